@@ -1,0 +1,54 @@
+import { format } from 'node:util'
+
+/**
+ * Every error this library throws, in the style of `@fastify/error`: one code, one `%s` message.
+ * Option errors are `TypeError`s thrown when the plugin or middleware is created, never at shutdown.
+ */
+export const codes = {
+  GRACEFUL_ERR_OPTIONS: { base: TypeError, message: "options must be an object, instead got '%s'" },
+  GRACEFUL_ERR_OPTION_UNKNOWN: { base: TypeError, message: "unknown option '%s': expected one of %s" },
+  GRACEFUL_ERR_TIMEOUT: { base: TypeError, message: "option 'timeout' must be a finite number of ms >= 0, instead got '%s'" },
+  GRACEFUL_ERR_DELAY: { base: TypeError, message: "option 'delay' must be a finite number of ms >= 0, instead got '%s'" },
+  GRACEFUL_ERR_HOOK_TIMEOUT: { base: TypeError, message: "option 'hookTimeout' must be a finite number of ms > 0, instead got '%s'" },
+  GRACEFUL_ERR_SIGNALS: { base: TypeError, message: "option 'signals' must be false or a non-empty array of signal names such as 'SIGTERM', instead got '%s'" },
+  GRACEFUL_ERR_EXIT: { base: TypeError, message: "option 'exit' must be a boolean, instead got '%s'" },
+  GRACEFUL_ERR_RETRY_AFTER: { base: TypeError, message: "option 'retryAfter' must be false or a whole number of seconds >= 0, instead got '%s'" },
+  GRACEFUL_ERR_READINESS: { base: TypeError, message: "option 'readiness' must be false or { path: '/…', check?: function }, instead got '%s'" },
+  GRACEFUL_ERR_LIVENESS: { base: TypeError, message: "option 'liveness' must be false or { path: '/…' }, instead got '%s'" },
+  GRACEFUL_ERR_LOGGER: { base: TypeError, message: "option 'logger' must be false or an object with info, warn and error functions, instead got '%s'" },
+  GRACEFUL_ERR_RESTART: { base: TypeError, message: "option 'restart' must be false, true or { signal?, timeout?, pidFile? }, instead got '%s'" },
+  GRACEFUL_ERR_ROUTES: { base: TypeError, message: "option 'routes' must be an object of per-route options keyed by '[METHOD ]/path', instead got '%s'" },
+  GRACEFUL_ERR_ROUTE_OPTION: { base: TypeError, message: "per-route option %s, instead got '%s'" },
+  GRACEFUL_ERR_HOOK: { base: TypeError, message: '%s expects a function, instead got \'%s\'' },
+  GRACEFUL_ERR_HOOK_OPTIONS: { base: TypeError, message: "%s options must be { name?: string, timeout?: ms > 0 }, instead got '%s'" },
+  GRACEFUL_ERR_SERVER: { base: TypeError, message: "attach expects an http, https or http2 server, instead got '%s'" },
+  GRACEFUL_ERR_ALREADY_ATTACHED: { base: Error, message: 'this server is already drained by another graceful instance' },
+  GRACEFUL_ERR_HOOK_TIMEOUT_EXCEEDED: { base: Error, message: "hook '%s' did not settle within %s ms" },
+  GRACEFUL_ERR_SHUTTING_DOWN: { base: Error, message: 'cannot %s: the shutdown has already started (phase %s)' }
+} as const
+
+export type ErrorCode = keyof typeof codes
+
+export interface GracefulError extends Error {
+  code: ErrorCode
+}
+
+/** Renders a value for an error message without throwing on cycles or symbols. */
+export function describe (value: unknown): string {
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`
+  if (typeof value === 'symbol' || typeof value === 'bigint') return String(value)
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
+  try {
+    const json = JSON.stringify(value)
+    return json === undefined ? String(value) : json
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
+}
+
+export function createError (code: ErrorCode, args: unknown[], options?: { cause?: unknown }): GracefulError {
+  const { base, message } = codes[code]
+  const err = new base(format(message, ...args), options) as GracefulError
+  err.code = code
+  return err
+}

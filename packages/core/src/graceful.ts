@@ -1,0 +1,555 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Server as NetServer, type Socket } from 'node:net'
+import { Server as TlsServer } from 'node:tls'
+import { createError, describe } from './errors.js'
+import { createHook, runHook, type Hook, type HookFn, type HookOptions, type HookResult } from './hooks.js'
+import { resolveOptions, type GracefulOptions, type Logger, type ResolvedOptions, type ResolvedRouteOptions } from './options.js'
+import { register, unregister } from './signals.js'
+
+export type Phase = 'serving' | 'lameduck' | 'draining' | 'cleanup' | 'closed'
+
+export interface ShutdownReport {
+  /** What started it: a signal name, `'shutdown'` (from code), `'close'` (Fastify `app.close()`), … */
+  reason: string
+  /** ms from the start of the shutdown to `closed`. */
+  durationMs: number
+  /** Requests in flight when the drain started. */
+  inFlightAtStart: number
+  /** Requests that ended during the drain without being cut (rejected ones not included). */
+  completed: number
+  /** Requests answered 503 during the drain. */
+  rejected: number
+  /** Requests cut at their deadline (their `shutdownSignal` aborted, then their connection destroyed). */
+  aborted: number
+  /** Connections destroyed while they still held work: a request, a partial request or an upgrade. */
+  destroyedSockets: number
+  hooks: HookResult[]
+  /** The drain deadline passed with work still open. */
+  timedOut: boolean
+  /** 0 when everything ended on its own and every hook passed, 1 otherwise. */
+  exitCode: 0 | 1
+}
+
+/** What an adapter hands the core: the framework's own close, and how to find a request's route. */
+export interface Integration {
+  /** Option names the adapter handles itself (Express `routes`): allowed, not checked here. */
+  allow?: readonly string[]
+  /** Logger when the user gave none (`logger` option undefined). */
+  logger?: Logger
+  /** The framework's own close hooks, run after `afterDrain` as one recorded hook. */
+  close?: { name: string, fn: () => Promise<unknown> }
+  /** Per-route options of a request, or undefined for the defaults. Called only during a shutdown. */
+  routeOf?: (req: IncomingMessage) => ResolvedRouteOptions | undefined
+}
+
+/**
+ * How long a connection must stay silent before the drain closes it as idle. A keep-alive client that
+ * has just received a response sends its next request within this window, so it gets an answer
+ * (503 or served, with `Connection: close`) instead of a reset. Well under a second, as promised.
+ */
+export const IDLE_GRACE_MS = 100
+
+export const REJECT_BODY = '{"statusCode":503,"error":"Service Unavailable","message":"The server is shutting down"}'
+
+const kConn = Symbol.for('graceful.connection')
+const kEngine = Symbol.for('graceful.engine')
+const kRoute = Symbol.for('graceful.route')
+const kSignal = Symbol.for('graceful.signal')
+const kFate = Symbol.for('graceful.fate')
+
+const FATE_REJECTED = 1
+const FATE_CUT = 2
+
+interface TrackedRequest extends IncomingMessage {
+  [kRoute]?: ResolvedRouteOptions | null
+  [kSignal]?: AbortController
+}
+
+interface TrackedResponse extends ServerResponse {
+  req: TrackedRequest
+  [kFate]?: number
+}
+
+interface TrackedServer extends NetServer {
+  [kEngine]?: Graceful
+}
+
+/** Per-connection state, one object per socket, never per request. */
+class Connection {
+  inFlight = 0
+  lastRes: TrackedResponse | null = null
+  /** socket.bytesRead when the drain last saw it idle; -1 while it is not a candidate. */
+  idleBytes = -1
+  upgraded = false
+  constructor (readonly engine: Graceful) {}
+}
+
+interface TrackedSocket extends Socket {
+  [kConn]?: Connection
+}
+
+function onSocketClose (this: TrackedSocket): void {
+  const conn = this[kConn] as Connection
+  conn.engine._forget(this)
+}
+
+function onResponseClose (this: TrackedResponse): void {
+  const socket = this.req.socket as TrackedSocket
+  const conn = socket[kConn] as Connection
+  conn.inFlight--
+  conn.engine._settled(this, conn, socket)
+}
+
+function abortError (message: string, code: string): Error {
+  const err = new Error(message) as Error & { code: string }
+  err.name = 'AbortError'
+  err.code = code
+  return err
+}
+
+export class Graceful {
+  readonly options: ResolvedOptions
+  readonly log: Logger
+  /** Cached for the per-request path: true from the drain start on. */
+  closing = false
+  /** `'restart'` serves drain-time requests with `Connection: close` instead of answering 503. */
+  drainMode: 'shutdown' | 'restart' = 'shutdown'
+
+  #phase: Phase = 'serving'
+  #integration: Integration
+  #servers = new Set<TrackedServer>()
+  #sockets = new Set<TrackedSocket>()
+  #inFlight = new Set<TrackedResponse>()
+  #idle = new Set<TrackedSocket>()
+  #before: Hook[] = []
+  #after: Hook[] = []
+  #promise: Promise<ShutdownReport> | null = null
+  #drained: (() => void) | null = null
+  #sweepTimer: NodeJS.Timeout | null = null
+  #timers: NodeJS.Timeout[] = []
+  #drainStart = 0
+  #stats = { inFlightAtStart: 0, completed: 0, rejected: 0, aborted: 0, destroyedSockets: 0, timedOut: false }
+
+  constructor (options?: GracefulOptions, integration: Integration = {}) {
+    this.options = resolveOptions(options, integration.allow)
+    this.#integration = integration
+    this.log = this.options.logger ?? (this.options.logger === null ? silent : integration.logger ?? silent)
+    if (this.options.signals.length > 0) register(this)
+  }
+
+  get phase (): Phase {
+    return this.#phase
+  }
+
+  get signals (): readonly NodeJS.Signals[] {
+    return this.options.signals
+  }
+
+  get exit (): boolean {
+    return this.options.exit
+  }
+
+  /** Requests in flight right now, on every attached server. */
+  get inFlight (): number {
+    return this.#inFlight.size
+  }
+
+  /** Runs when the shutdown starts, during the lame-duck delay (deregister from a service registry). */
+  beforeDrain (fn: HookFn, options?: HookOptions): this {
+    if (this.#phase !== 'serving') throw createError('GRACEFUL_ERR_SHUTTING_DOWN', ['add a beforeDrain hook', this.#phase])
+    this.#before.push(createHook('beforeDrain', this.#before.length + 1, fn, options))
+    return this
+  }
+
+  /** Runs after every request has finished or been cut (close pools, flush queues), in order. */
+  afterDrain (fn: HookFn, options?: HookOptions): this {
+    if (this.#phase === 'cleanup' || this.#phase === 'closed') {
+      throw createError('GRACEFUL_ERR_SHUTTING_DOWN', ['add an afterDrain hook', this.#phase])
+    }
+    this.#after.push(createHook('afterDrain', this.#after.length + 1, fn, options))
+    return this
+  }
+
+  /** Starts the shutdown; every later call returns the same promise. Never rejects. */
+  shutdown (reason = 'shutdown'): Promise<ShutdownReport> {
+    if (this.#promise === null) this.#promise = this.#run(reason)
+    return this.#promise
+  }
+
+  /** Readiness: serving, and the user's check passes. */
+  async isReady (): Promise<boolean> {
+    if (this.#phase !== 'serving') return false
+    const check = this.options.readiness?.check
+    if (check == null) return true
+    try {
+      return (await check()) === true
+    } catch (err) {
+      this.log.warn({ err }, 'graceful: readiness check threw')
+      return false
+    }
+  }
+
+  /** Drains `server` with this instance: tracks its connections and requests. */
+  attach (server: NetServer): this {
+    if (!(server instanceof NetServer)) throw createError('GRACEFUL_ERR_SERVER', [describe(server)])
+    const s = server as TrackedServer
+    if (s[kEngine] === this) return this
+    if (s[kEngine] !== undefined) throw createError('GRACEFUL_ERR_ALREADY_ATTACHED', [])
+    s[kEngine] = this
+    this.#servers.add(s)
+
+    const engine = this
+    const listeners = s.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
+    if (listeners.length === 1) {
+      // Wrap rather than prepend: with two 'request' listeners, EventEmitter copies its listener array
+      // on every request.
+      const app = listeners[0] as (req: IncomingMessage, res: ServerResponse) => void
+      s.removeListener('request', app)
+      s.on('request', function gracefulRequest (this: NetServer, req: IncomingMessage, res: ServerResponse) {
+        engine._track(req as TrackedRequest, res as TrackedResponse)
+        app.call(this, req, res)
+      })
+    } else {
+      s.prependListener('request', function gracefulRequest (req: IncomingMessage, res: ServerResponse) {
+        engine._track(req as TrackedRequest, res as TrackedResponse)
+      })
+    }
+
+    // TLS servers hand requests the TLSSocket of 'secureConnection', not the raw one of 'connection'.
+    s.on(s instanceof TlsServer ? 'secureConnection' : 'connection', function gracefulConnection (socket: Socket) {
+      engine._adopt(socket as TrackedSocket)
+    })
+
+    // Our own 'upgrade' listener would make Node hand upgrade requests to 'upgrade' on a server whose
+    // app never asked for them, so we listen only beside a listener of the app's.
+    const onUpgrade = function gracefulUpgrade (_req: IncomingMessage, socket: Socket): void {
+      const conn = (socket as TrackedSocket)[kConn] ?? engine._adopt(socket as TrackedSocket)
+      conn.upgraded = true
+      engine.#idle.delete(socket as TrackedSocket)
+    }
+    if (s.listenerCount('upgrade') > 0) s.prependListener('upgrade', onUpgrade)
+    s.on('newListener', function gracefulNewListener (event: string | symbol, fn: unknown) {
+      if (event === 'upgrade' && fn !== onUpgrade && !s.listeners('upgrade').includes(onUpgrade)) {
+        s.prependListener('upgrade', onUpgrade)
+      }
+    })
+
+    if (this.closing) this.#closeListener(s)
+    return this
+  }
+
+  /** Per-route options for a request, or undefined. Cached on the request. */
+  routeOf (req: IncomingMessage): ResolvedRouteOptions | undefined {
+    const r = req as TrackedRequest
+    let route = r[kRoute]
+    if (route === undefined) {
+      route = this.#integration.routeOf?.(req) ?? null
+      r[kRoute] = route
+    }
+    return route ?? undefined
+  }
+
+  /** Sets a request's per-route options (adapters that know the route when the request starts). */
+  setRoute (req: IncomingMessage, route: ResolvedRouteOptions | undefined): void {
+    (req as TrackedRequest)[kRoute] = route ?? null
+  }
+
+  /**
+   * The request's `shutdownSignal`, made on first use: it aborts at the drain start for `abortOnDrain`
+   * routes and at the request's deadline for the others.
+   */
+  signalFor (req: IncomingMessage): AbortSignal {
+    const r = req as TrackedRequest
+    let controller = r[kSignal]
+    if (controller === undefined) {
+      controller = new AbortController()
+      r[kSignal] = controller
+      if (this.closing && this.routeOf(req)?.abortOnDrain === true) {
+        controller.abort(abortError('the server is draining', 'GRACEFUL_DRAINING'))
+      }
+    }
+    return controller.signal
+  }
+
+  /**
+   * Called by an adapter for a request that arrives during the drain, once it knows the route. Returns
+   * true when the request is to be served (with `Connection: close`); false when it must be answered
+   * 503 — with `rejectHeaders()` and `REJECT_BODY`, or by `reject(res)`.
+   */
+  admit (req: IncomingMessage, res: ServerResponse, route?: ResolvedRouteOptions): boolean {
+    if (route !== undefined) this.setRoute(req, route)
+    route = this.routeOf(req)
+    if (this.drainMode === 'restart' || route?.serveDuringDrain === true) {
+      if (route?.timeout != null) this.#armRouteTimer(res as TrackedResponse, route.timeout)
+      return true
+    }
+    (res as TrackedResponse)[kFate] = FATE_REJECTED
+    this.#stats.rejected++
+    return false
+  }
+
+  /** Headers for a 503 during the drain. */
+  rejectHeaders (req: IncomingMessage): Record<string, string> {
+    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' }
+    if (req.httpVersionMajor < 2) headers.connection = 'close'
+    if (this.options.retryAfter !== null) headers['retry-after'] = this.options.retryAfter
+    return headers
+  }
+
+  /** Answers 503 on a raw response (for adapters without a reply object of their own). */
+  reject (req: IncomingMessage, res: ServerResponse): void {
+    const headers = this.rejectHeaders(req)
+    headers['content-length'] = String(Buffer.byteLength(REJECT_BODY))
+    res.writeHead(503, headers)
+    res.end(REJECT_BODY)
+  }
+
+  // ---- per-request path ---------------------------------------------------------------------------
+
+  /** @internal */
+  _track (req: TrackedRequest, res: TrackedResponse): void {
+    const socket = req.socket as TrackedSocket
+    const conn = socket[kConn] ?? this._adopt(socket)
+    const previous = conn.lastRes
+    conn.inFlight++
+    conn.lastRes = res
+    this.#inFlight.add(res)
+    res.on('close', onResponseClose)
+    if (this.closing) this.#lateRequest(req, res, conn, previous)
+  }
+
+  /** @internal */
+  _adopt (socket: TrackedSocket): Connection {
+    const conn = new Connection(this)
+    socket[kConn] = conn
+    this.#sockets.add(socket)
+    socket.on('close', onSocketClose)
+    if (this.closing) this.#markIdle(socket, conn)
+    return conn
+  }
+
+  /** @internal */
+  _forget (socket: TrackedSocket): void {
+    this.#sockets.delete(socket)
+    this.#idle.delete(socket)
+    if (this.closing) this.#checkDrained()
+  }
+
+  /** @internal */
+  _settled (res: TrackedResponse, conn: Connection, socket: TrackedSocket): void {
+    this.#inFlight.delete(res)
+    if (!this.closing) return
+    const fate = res[kFate]
+    if (fate === undefined) this.#stats.completed++
+    if (conn.inFlight === 0 && !socket.destroyed) this.#markIdle(socket, conn)
+    this.#checkDrained()
+  }
+
+  // ---- the shutdown -------------------------------------------------------------------------------
+
+  async #run (reason: string): Promise<ShutdownReport> {
+    const start = performance.now()
+    const o = this.options
+    const hooks: HookResult[] = []
+    this.#phase = 'lameduck'
+    this.log.info({ reason, delay: o.delay, inFlight: this.#inFlight.size }, 'graceful: shutdown started')
+
+    // The lame-duck time lasts the delay, and at least until the beforeDrain hooks (deregistration) end.
+    const delay = new Promise<void>((resolve) => { this.#timers.push(setTimeout(resolve, o.delay)) })
+    for (const hook of this.#before) hooks.push(await this.#hook(hook, reason))
+    await delay
+
+    this.#phase = 'draining'
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve
+      this.#startDrain()
+    })
+
+    this.#phase = 'cleanup'
+    for (const hook of this.#after) hooks.push(await this.#hook(hook, reason))
+    const close = this.#integration.close
+    if (close !== undefined) hooks.push(await this.#hook({ name: close.name, fn: close.fn, timeout: null }, reason))
+
+    for (const t of this.#timers) clearTimeout(t)
+    this.#phase = 'closed'
+    const s = this.#stats
+    const clean = !s.timedOut && s.aborted === 0 && s.destroyedSockets === 0 && hooks.every((h) => h.error === undefined)
+    const report: ShutdownReport = {
+      reason,
+      durationMs: Math.round(performance.now() - start),
+      inFlightAtStart: s.inFlightAtStart,
+      completed: s.completed,
+      rejected: s.rejected,
+      aborted: s.aborted,
+      destroyedSockets: s.destroyedSockets,
+      hooks,
+      timedOut: s.timedOut,
+      exitCode: clean ? 0 : 1
+    }
+    if (clean) this.log.info({ report }, 'graceful: shutdown complete')
+    else this.log.warn({ report }, 'graceful: shutdown complete, not clean')
+    if (o.signals.length > 0) unregister(this)
+    return report
+  }
+
+  async #hook (hook: Hook, reason: string): Promise<HookResult> {
+    const result = await runHook(hook, this.options.hookTimeout, reason)
+    if (result.error !== undefined) this.log.error({ hook: result.name, ms: result.ms, error: result.error }, 'graceful: hook failed')
+    return result
+  }
+
+  #startDrain (): void {
+    this.closing = true
+    for (const server of this.#servers) this.#closeListener(server)
+    this.#stats.inFlightAtStart = this.#inFlight.size
+
+    for (const socket of this.#sockets) {
+      const conn = socket[kConn] as Connection
+      if (conn.upgraded) continue
+      if (conn.inFlight === 0) this.#markIdle(socket, conn)
+      else if (conn.lastRes !== null) closeAfter(conn.lastRes)
+    }
+
+    this.#drainStart = performance.now()
+    for (const res of this.#inFlight) {
+      const route = this.routeOf(res.req)
+      if (route?.abortOnDrain === true) res.req[kSignal]?.abort(abortError('the server is draining', 'GRACEFUL_DRAINING'))
+      if (route?.timeout != null) this.#armRouteTimer(res, route.timeout)
+    }
+
+    this.log.info({ inFlight: this.#inFlight.size, connections: this.#sockets.size }, 'graceful: draining')
+    const deadline = setTimeout(() => this.#deadline(), this.options.timeout)
+    // Connections and requests hold the process; the deadline must not keep an otherwise idle one alive.
+    deadline.unref()
+    this.#timers.push(deadline)
+    this.#checkDrained()
+  }
+
+  /** A route's own deadline, counted from the drain start like the global one. */
+  #armRouteTimer (res: TrackedResponse, timeout: number): void {
+    const left = Math.max(0, this.#drainStart + timeout - performance.now())
+    const timer = setTimeout(() => {
+      if (this.#inFlight.has(res)) this.#cut([res], new Set([res.req.socket as TrackedSocket]))
+    }, left)
+    timer.unref()
+    this.#timers.push(timer)
+  }
+
+  #closeListener (server: NetServer): void {
+    if (!server.listening) {
+      server.once('listening', () => this.#closeListener(server))
+      return
+    }
+    // http.Server#close() also destroys every idle keep-alive connection on the spot, which resets a
+    // client whose next request is already on the wire. Stop accepting only; the drain closes idle
+    // connections itself once they have been quiet for IDLE_GRACE_MS.
+    NetServer.prototype.close.call(server)
+  }
+
+  /** A request that arrived on an open connection after the drain started. */
+  #lateRequest (req: TrackedRequest, res: TrackedResponse, conn: Connection, previous: TrackedResponse | null): void {
+    this.#idle.delete(req.socket as TrackedSocket)
+    conn.idleBytes = -1
+    if (req.httpVersionMajor >= 2) return
+    // Only the last response on a connection may say close, or Node ends the connection before it has
+    // answered the pipelined requests behind it.
+    if (previous !== null && previous !== res && !previous.headersSent && !previous.writableEnded) {
+      previous.removeHeader('connection')
+    }
+    res.setHeader('connection', 'close')
+  }
+
+  #markIdle (socket: TrackedSocket, conn: Connection): void {
+    if (conn.upgraded) return
+    conn.idleBytes = socket.bytesRead
+    this.#idle.add(socket)
+    this.#scheduleSweep()
+  }
+
+  #scheduleSweep (): void {
+    if (this.#sweepTimer === null) {
+      // The check runs in setImmediate, after a poll phase: bytes that reached the kernel before the
+      // timer fired are read first, and the request they carry then keeps its connection open.
+      this.#sweepTimer = setTimeout(() => setImmediate(() => this.#sweep()), IDLE_GRACE_MS)
+      this.#sweepTimer.unref()
+    }
+  }
+
+  #sweep (): void {
+    this.#sweepTimer = null
+    for (const socket of this.#idle) {
+      const conn = socket[kConn] as Connection
+      if (conn.inFlight > 0 || conn.upgraded) {
+        this.#idle.delete(socket)
+        continue
+      }
+      const bytes = socket.bytesRead
+      if (bytes === conn.idleBytes && socket.writableLength === 0) {
+        this.#idle.delete(socket)
+        socket.destroy()
+      } else {
+        // Part of a request is arriving (or our last bytes are still leaving): look again later.
+        conn.idleBytes = bytes
+      }
+    }
+    if (this.#idle.size > 0) this.#scheduleSweep()
+  }
+
+  #deadline (): void {
+    const requests: TrackedResponse[] = []
+    const sockets = new Set<TrackedSocket>()
+    for (const res of this.#inFlight) {
+      // Requests on routes with a timeout of their own keep it.
+      if (this.routeOf(res.req)?.timeout != null) continue
+      requests.push(res)
+      sockets.add(res.req.socket as TrackedSocket)
+    }
+    for (const socket of this.#sockets) {
+      const conn = socket[kConn] as Connection
+      if (conn.inFlight > 0 || sockets.has(socket)) continue
+      // An upgraded connection, or one whose request head or body is still arriving.
+      if (conn.upgraded || socket.bytesRead !== conn.idleBytes) sockets.add(socket)
+      else socket.destroy()
+    }
+    if (sockets.size === 0) return
+    this.#stats.timedOut = true
+    this.log.warn({ requests: requests.length, connections: sockets.size }, 'graceful: drain deadline passed, cutting what is left')
+    this.#cut(requests, sockets)
+  }
+
+  /**
+   * Aborts the requests' signals, then — one turn later, so a handler can write a last word — destroys
+   * the connections.
+   */
+  #cut (requests: TrackedResponse[], sockets: Set<TrackedSocket>): void {
+    for (const res of requests) {
+      res.req[kSignal]?.abort(abortError('the drain deadline passed', 'GRACEFUL_DEADLINE'))
+      if (res[kFate] === undefined) {
+        res[kFate] = FATE_CUT
+        this.#stats.aborted++
+      }
+    }
+    setImmediate(() => {
+      for (const socket of sockets) {
+        if (socket.destroyed) continue
+        this.#stats.destroyedSockets++
+        socket.destroy()
+      }
+    })
+  }
+
+  #checkDrained (): void {
+    if (this.#drained === null || this.#inFlight.size > 0 || this.#sockets.size > 0) return
+    const done = this.#drained
+    this.#drained = null
+    done()
+  }
+}
+
+function closeAfter (res: ServerResponse): void {
+  if (res.headersSent || res.req.httpVersionMajor >= 2) return
+  res.setHeader('connection', 'close')
+}
+
+const noop = (): void => {}
+const silent: Logger = { info: noop, warn: noop, error: noop }

@@ -1,0 +1,10 @@
+export { Graceful, IDLE_GRACE_MS, REJECT_BODY } from './graceful.js'
+export type { Integration, Phase, ShutdownReport } from './graceful.js'
+export { codes, createError } from './errors.js'
+export type { ErrorCode, GracefulError } from './errors.js'
+export { DEFAULTS, SIGNALS, resolveOptions, resolveRouteOptions } from './options.js'
+export type {
+  GracefulOptions, LivenessOptions, Logger, ReadinessOptions, ResolvedOptions, ResolvedRouteOptions,
+  RestartOptions, RouteOptions
+} from './options.js'
+export type { HookContext, HookFn, HookOptions, HookResult } from './hooks.js'

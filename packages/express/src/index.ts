@@ -1,0 +1,212 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Server } from 'node:net'
+import { match } from 'path-to-regexp'
+import {
+  Graceful, createError, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
+  type ResolvedRouteOptions, type RouteOptions, type ShutdownReport
+} from '@graceful/core'
+
+export type {
+  GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport
+} from '@graceful/core'
+export { Graceful, codes } from '@graceful/core'
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Aborts when this request must wrap up: at the drain start (`abortOnDrain`) or at its deadline. */
+      readonly shutdownSignal: AbortSignal
+    }
+  }
+}
+
+export interface ExpressGracefulOptions extends GracefulOptions {
+  /** Per-route options by Express path, with an optional method: `{ 'GET /healthz': {…}, '/users/:id': {…} }`. */
+  routes?: Record<string, RouteOptions>
+}
+
+type Next = (err?: unknown) => void
+
+/** The middleware, which is also the graceful instance (`phase`, `beforeDrain`, `afterDrain`, `shutdown`, `attach`). */
+export interface GracefulMiddleware {
+  (req: IncomingMessage, res: ServerResponse, next: Next): void
+  readonly phase: Phase
+  /** The core instance behind the middleware. */
+  readonly instance: Graceful
+  beforeDrain (fn: HookFn, options?: HookOptions): GracefulMiddleware
+  afterDrain (fn: HookFn, options?: HookOptions): GracefulMiddleware
+  shutdown (reason?: string): Promise<ShutdownReport>
+  /** For servers made with http.createServer(app) or https.createServer(opts, app); app.listen() needs nothing. */
+  attach (server: Server): GracefulMiddleware
+  isReady (): Promise<boolean>
+}
+
+interface CompiledRoute {
+  method: string | null
+  matches: (path: string) => boolean
+  options: ResolvedRouteOptions
+}
+
+const METHODS = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|TRACE|CONNECT|ALL) +(\/.*)$/i
+// Node's own diagnostics: published once a server is bound, so we find the server app.listen() made.
+const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncEnd'
+
+function compileRoutes (routes: unknown): CompiledRoute[] {
+  if (routes === undefined) return []
+  if (routes === null || typeof routes !== 'object' || Array.isArray(routes)) {
+    throw createError('GRACEFUL_ERR_ROUTES', [JSON.stringify(routes) ?? String(routes)])
+  }
+  return Object.entries(routes).map(([key, value]) => {
+    const m = METHODS.exec(key)
+    const method = m === null ? null : (m[1] as string).toUpperCase()
+    const path = m === null ? key : m[2] as string
+    if (path[0] !== '/') throw createError('GRACEFUL_ERR_ROUTES', [JSON.stringify(key)])
+    let test: ReturnType<typeof match>
+    try {
+      // The same matcher and settings Express 5's router uses for app.get('/users/:id').
+      test = match(path, { sensitive: false, end: true, trailing: true, decode: false })
+    } catch (cause) {
+      throw createError('GRACEFUL_ERR_ROUTES', [JSON.stringify(key)], { cause })
+    }
+    return {
+      method: method === 'ALL' ? null : method,
+      matches: (p: string) => test(p) !== false,
+      options: resolveRouteOptions(value, `route '${key}'`)
+    }
+  })
+}
+
+function pathOf (url: string | undefined): string {
+  if (url === undefined) return '/'
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+function consoleLogger (): Logger {
+  const line = (msg: string | undefined, obj: object) => `${msg ?? ''} ${JSON.stringify(obj, errorReplacer)}`
+  return {
+    info: (obj, msg) => console.info(line(msg, obj)),
+    warn: (obj, msg) => console.warn(line(msg, obj)),
+    error: (obj, msg) => console.error(line(msg, obj))
+  }
+}
+
+function errorReplacer (_key: string, value: unknown): unknown {
+  return value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value
+}
+
+/** Does this Express app (or a router mounted in it) use `fn`? */
+function usesMiddleware (app: unknown, fn: unknown, depth = 0): boolean {
+  if (app === null || (typeof app !== 'function' && typeof app !== 'object') || depth > 8) return false
+  const a = app as { router?: unknown, _router?: unknown, stack?: unknown }
+  // Express 5 keeps its router on `router`, Express 4 on `_router`; a Router is itself a stack.
+  const stack = Array.isArray(a.stack)
+    ? a.stack
+    : (a.router as { stack?: unknown } | undefined)?.stack ?? (a._router as { stack?: unknown } | undefined)?.stack
+  if (!Array.isArray(stack)) return false
+  return stack.some((layer: { handle?: unknown }) => layer.handle === fn || usesMiddleware(layer.handle, fn, depth + 1))
+}
+
+/** `app.use(graceful(options))`: graceful shutdown for Express 5. */
+export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddleware {
+  const routes = compileRoutes((options as Record<string, unknown> | null)?.routes)
+  // console's methods take (obj, msg) the wrong way round for us: give it one readable line instead.
+  const opts = (options as Record<string, unknown> | null)?.logger === console ? { ...options, logger: consoleLogger() } : options
+  const engine = new Graceful(opts, {
+    allow: ['routes'],
+    logger: consoleLogger(),
+    routeOf (req) {
+      if (routes.length === 0) return undefined
+      const path = pathOf(req.url)
+      for (const r of routes) {
+        if ((r.method === null || r.method === req.method || (r.method === 'GET' && req.method === 'HEAD')) && r.matches(path)) return r.options
+      }
+      return undefined
+    }
+  })
+  const { readiness, liveness } = engine.options
+  let signalProto: object | null = null
+
+  const gracefulMiddleware = function gracefulMiddleware (req: IncomingMessage, res: ServerResponse, next: Next): void {
+    const proto = Object.getPrototypeOf(req) as object
+    if (proto !== signalProto) defineSignal(proto)
+    const server = (req.socket as { server?: Server }).server
+    if (server !== undefined && !attached.has(server)) attach(server)
+
+    if (readiness !== null || liveness !== null) {
+      const path = pathOf(req.url)
+      if (readiness !== null && path === readiness.path) return probe(req, res, true)
+      if (liveness !== null && path === liveness.path) return probe(req, res, false)
+    }
+    if (engine.closing && !engine.admit(req, res)) return engine.reject(req, res)
+    next()
+  } as GracefulMiddleware
+
+  function defineSignal (proto: object): void {
+    signalProto = proto
+    if (Object.getOwnPropertyDescriptor(proto, 'shutdownSignal') !== undefined) return
+    // On Express's request prototype, once: a property per request would cost every request.
+    Object.defineProperty(proto, 'shutdownSignal', {
+      configurable: true,
+      get (this: IncomingMessage) {
+        return engine.signalFor(this)
+      }
+    })
+  }
+
+  function probe (req: IncomingMessage, res: ServerResponse, isReadiness: boolean): void {
+    if (engine.closing) engine.admit(req, res, { serveDuringDrain: true, abortOnDrain: false, timeout: null })
+    const answer = (ok: boolean) => {
+      const body = JSON.stringify({ status: isReadiness ? (ok ? 'ready' : 'unavailable') : 'alive', phase: engine.phase })
+      res.writeHead(ok ? 200 : 503, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'no-store'
+      })
+      res.end(req.method === 'HEAD' ? undefined : body)
+    }
+    if (!isReadiness) return answer(true)
+    engine.isReady().then(answer, () => answer(false))
+  }
+
+  const attached = new WeakSet<Server>()
+  function attach (server: Server): GracefulMiddleware {
+    engine.attach(server)
+    attached.add(server)
+    return gracefulMiddleware
+  }
+
+  const onListen = (message: unknown): void => {
+    const server = (message as { server?: Server }).server
+    if (engine.phase === 'closed') return unsubscribe(LISTEN_CHANNEL, onListen) as unknown as void
+    if (server === undefined || attached.has(server)) return
+    const app = server.listeners('request')[0]
+    if (usesMiddleware(app, gracefulMiddleware)) attach(server)
+  }
+  subscribe(LISTEN_CHANNEL, onListen)
+
+  Object.defineProperties(gracefulMiddleware, {
+    phase: { get: () => engine.phase, enumerable: true },
+    instance: { value: engine, enumerable: true }
+  })
+  gracefulMiddleware.beforeDrain = function beforeDrain (fn, hookOptions) {
+    engine.beforeDrain(fn, hookOptions)
+    return gracefulMiddleware
+  }
+  gracefulMiddleware.afterDrain = function afterDrain (fn, hookOptions) {
+    engine.afterDrain(fn, hookOptions)
+    return gracefulMiddleware
+  }
+  gracefulMiddleware.shutdown = function shutdown (reason?: string) {
+    return engine.shutdown(reason)
+  }
+  gracefulMiddleware.attach = attach
+  gracefulMiddleware.isReady = function isReady () {
+    return engine.isReady()
+  }
+  return gracefulMiddleware
+}
+
+export default graceful
