@@ -366,6 +366,8 @@ export class Graceful {
     })
 
     this.#phase = 'cleanup'
+    const s0 = this.#stats
+    this.log.info({ completed: s0.completed, rejected: s0.rejected, aborted: s0.aborted }, 'graceful: drained')
     for (const hook of this.#after) hooks.push(await this.#hook(hook, reason))
     const close = this.#integration.close
     if (close !== undefined) hooks.push(await this.#hook({ name: close.name, fn: close.fn, timeout: null }, reason))

@@ -47,7 +47,7 @@ const plugin: FastifyPluginCallback<FastifyGracefulOptions> = function gracefulP
       fn: () => {
         if (frameworkClosing) return Promise.resolve()
         frameworkClosing = true
-        return originalClose.call(fastify) as unknown as Promise<void>
+        return (originalClose as () => Promise<undefined>).call(fastify)
       }
     }
   })
@@ -74,7 +74,7 @@ const plugin: FastifyPluginCallback<FastifyGracefulOptions> = function gracefulP
 
   fastify.addHook('onRequest', function gracefulOnRequest (request, reply, next) {
     if (!graceful.closing) return next()
-    const route = (request.routeOptions.config as Config | undefined)?.[kResolved]
+    const route = (request.routeOptions.config as unknown as Config | undefined)?.[kResolved]
     if (graceful.admit(request.raw, reply.raw, route)) return next()
     // Fastify's own return503OnClosing never sees this request: our drain runs before app.close().
     reply.code(503).headers(graceful.rejectHeaders(request.raw)).send(REJECT_BODY)
