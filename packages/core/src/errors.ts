@@ -1,4 +1,4 @@
-import { format } from 'node:util'
+import { format, inspect } from 'node:util'
 
 /**
  * Every error this library throws, in the style of `@fastify/error`: one code, one `%s` message.
@@ -18,6 +18,7 @@ export const codes = {
   GRACEFUL_ERR_LOGGER: { base: TypeError, message: "option 'logger' must be false or an object with info, warn and error functions, instead got '%s'" },
   GRACEFUL_ERR_RESTART: { base: TypeError, message: "option 'restart' must be false, true or { signal?, timeout?, pidFile? }, instead got '%s'" },
   GRACEFUL_ERR_ROUTES: { base: TypeError, message: "option 'routes' must be an object of per-route options keyed by '[METHOD ]/path', instead got '%s'" },
+  GRACEFUL_ERR_ROUTE_KEY: { base: TypeError, message: "option 'routes' has a bad key '%s': %s; expected '[METHOD ]/path' in Express path syntax" },
   GRACEFUL_ERR_ROUTE_OPTION: { base: TypeError, message: "per-route option %s, instead got '%s'" },
   GRACEFUL_ERR_HOOK: { base: TypeError, message: '%s expects a function, instead got \'%s\'' },
   GRACEFUL_ERR_HOOK_OPTIONS: { base: TypeError, message: "%s options must be { name?: string, timeout?: ms > 0 }, instead got '%s'" },
@@ -33,17 +34,24 @@ export interface GracefulError extends Error {
   code: ErrorCode
 }
 
-/** Renders a value for an error message without throwing on cycles or symbols. */
+const NOT_JSON = Symbol('not JSON')
+
+/**
+ * Renders a value for an error message: as JSON where JSON shows it faithfully, else as util.inspect
+ * does (functions, NaN, Infinity, symbols, cycles), so nothing is silently dropped from what we show.
+ */
 export function describe (value: unknown): string {
-  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`
-  if (typeof value === 'symbol' || typeof value === 'bigint') return String(value)
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
   try {
-    const json = JSON.stringify(value)
-    return json === undefined ? String(value) : json
+    const json = JSON.stringify(value, (_key, v: unknown) => {
+      if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint' || v === undefined ||
+          (typeof v === 'number' && !Number.isFinite(v)) || (v instanceof Map) || (v instanceof Set)) throw NOT_JSON
+      return v
+    })
+    if (json !== undefined) return json
   } catch {
-    return Object.prototype.toString.call(value)
+    // NOT_JSON or a cycle: inspect shows both.
   }
+  return inspect(value, { depth: 3, breakLength: Infinity, compact: true })
 }
 
 export function createError (code: ErrorCode, args: unknown[], options?: { cause?: unknown }): GracefulError {

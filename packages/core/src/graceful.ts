@@ -78,8 +78,10 @@ interface TrackedServer extends NetServer {
 class Connection {
   inFlight = 0
   lastRes: TrackedResponse | null = null
-  /** socket.bytesRead when the drain last saw it idle; -1 while it is not a candidate. */
-  idleBytes = -1
+  /** socket.bytesRead when its last request ended: anything beyond is a request on its way. */
+  idleBytes = 0
+  /** When the drain saw it go idle (performance.now()). */
+  idleSince = 0
   upgraded = false
   constructor (readonly engine: Graceful) {}
 }
@@ -96,8 +98,16 @@ function onSocketClose (this: TrackedSocket): void {
 function onResponseClose (this: TrackedResponse): void {
   const socket = this.req.socket as TrackedSocket
   const conn = socket[kConn] as Connection
-  conn.inFlight--
+  if (--conn.inFlight === 0) conn.idleBytes = socket.bytesRead
   conn.engine._settled(this, conn, socket)
+}
+
+/**
+ * Node's HTTP server allows half-open sockets, and after an upgrade nobody may answer the client's FIN.
+ * During a drain such a socket would wait for the deadline for nothing: finish closing it.
+ */
+function onUpgradedEnd (this: TrackedSocket): void {
+  if (this[kConn]?.engine.closing === true && !this.destroyed) this.end()
 }
 
 function abortError (message: string, code: string): Error {
@@ -226,6 +236,7 @@ export class Graceful {
       const conn = (socket as TrackedSocket)[kConn] ?? engine._adopt(socket as TrackedSocket)
       conn.upgraded = true
       engine.#idle.delete(socket as TrackedSocket)
+      socket.on('end', onUpgradedEnd)
     }
     if (s.listenerCount('upgrade') > 0) s.prependListener('upgrade', onUpgrade)
     s.on('newListener', function gracefulNewListener (event: string | symbol, fn: unknown) {
@@ -375,7 +386,8 @@ export class Graceful {
     for (const t of this.#timers) clearTimeout(t)
     this.#phase = 'closed'
     const s = this.#stats
-    const clean = !s.timedOut && s.aborted === 0 && s.destroyedSockets === 0 && hooks.every((h) => h.error === undefined)
+    // A shutdown an uncaught error started is never clean, however well the drain went.
+    const clean = reason !== 'uncaughtException' && !s.timedOut && s.aborted === 0 && s.destroyedSockets === 0 && hooks.every((h) => h.error === undefined)
     const report: ShutdownReport = {
       reason,
       durationMs: Math.round(performance.now() - start),
@@ -420,10 +432,9 @@ export class Graceful {
     }
 
     this.log.info({ inFlight: this.#inFlight.size, connections: this.#sockets.size }, 'graceful: draining')
-    const deadline = setTimeout(() => this.#deadline(), this.options.timeout)
-    // Connections and requests hold the process; the deadline must not keep an otherwise idle one alive.
-    deadline.unref()
-    this.#timers.push(deadline)
+    // Ref'd on purpose: a half-open socket does not keep the loop alive, and the process must not slip out
+    // through beforeExit halfway through a drain. It is cleared as soon as the drain ends.
+    this.#timers.push(setTimeout(() => this.#deadline(), this.options.timeout))
     this.#checkDrained()
   }
 
@@ -451,7 +462,6 @@ export class Graceful {
   /** A request that arrived on an open connection after the drain started. */
   #lateRequest (req: TrackedRequest, res: TrackedResponse, conn: Connection, previous: TrackedResponse | null): void {
     this.#idle.delete(req.socket as TrackedSocket)
-    conn.idleBytes = -1
     if (req.httpVersionMajor >= 2) return
     // Only the last response on a connection may say close, or Node ends the connection before it has
     // answered the pipelined requests behind it.
@@ -463,38 +473,45 @@ export class Graceful {
 
   #markIdle (socket: TrackedSocket, conn: Connection): void {
     if (conn.upgraded) return
-    conn.idleBytes = socket.bytesRead
+    conn.idleSince = performance.now()
     this.#idle.add(socket)
-    this.#scheduleSweep()
+    this.#scheduleSweep(IDLE_GRACE_MS)
   }
 
-  #scheduleSweep (): void {
-    if (this.#sweepTimer === null) {
-      // The check runs in setImmediate, after a poll phase: bytes that reached the kernel before the
-      // timer fired are read first, and the request they carry then keeps its connection open.
-      this.#sweepTimer = setTimeout(() => setImmediate(() => this.#sweep()), IDLE_GRACE_MS)
-      this.#sweepTimer.unref()
-    }
+  #scheduleSweep (ms: number): void {
+    if (this.#sweepTimer !== null) return
+    // The check runs in setImmediate, after a poll phase: bytes that reached the kernel before the
+    // timer fired are read first, and the request they carry then keeps its connection open.
+    this.#sweepTimer = setTimeout(() => setImmediate(() => this.#sweep()), ms)
+    this.#sweepTimer.unref()
   }
 
   #sweep (): void {
     this.#sweepTimer = null
+    const now = performance.now()
+    let next = Infinity
     for (const socket of this.#idle) {
       const conn = socket[kConn] as Connection
       if (conn.inFlight > 0 || conn.upgraded) {
         this.#idle.delete(socket)
         continue
       }
-      const bytes = socket.bytesRead
-      if (bytes === conn.idleBytes && socket.writableLength === 0) {
-        this.#idle.delete(socket)
-        socket.destroy()
-      } else {
-        // Part of a request is arriving (or our last bytes are still leaving): look again later.
-        conn.idleBytes = bytes
+      // Bytes past the end of its last request: a request head or body is arriving. It is answered when
+      // complete, or cut at the deadline; either way it is not idle.
+      if (socket.bytesRead !== conn.idleBytes) {
+        next = Math.min(next, now + IDLE_GRACE_MS)
+        continue
       }
+      // Each connection gets the whole grace from the moment it went idle, not from the last sweep.
+      const due = Math.max(conn.idleSince + IDLE_GRACE_MS, now + (socket.writableLength > 0 ? IDLE_GRACE_MS : 0))
+      if (due > now) {
+        next = Math.min(next, due)
+        continue
+      }
+      this.#idle.delete(socket)
+      socket.destroy()
     }
-    if (this.#idle.size > 0) this.#scheduleSweep()
+    if (next !== Infinity) this.#scheduleSweep(Math.max(1, next - now))
   }
 
   #deadline (): void {
@@ -548,9 +565,40 @@ export class Graceful {
   }
 }
 
+/** Makes `res` the last response on its connection: it says `Connection: close` and Node closes after it. */
 function closeAfter (res: ServerResponse): void {
-  if (res.headersSent || res.req.httpVersionMajor >= 2) return
-  res.setHeader('connection', 'close')
+  if (res.req.httpVersionMajor >= 2) return
+  if (!res.headersSent) {
+    res.setHeader('connection', 'close')
+    return
+  }
+  closeQueued(res as QueuedResponse)
+}
+
+interface QueuedResponse extends ServerResponse {
+  outputData?: Array<{ data: unknown }>
+  outputSize?: number
+  _last?: boolean
+}
+
+const KEEP_ALIVE_HEAD = /\r\nconnection: *keep-alive\r\n(?:keep-alive: [^\r]*\r\n)?/i
+
+/**
+ * A pipelined response queued behind another already has its head built, with keep-alive. Node holds
+ * it, unsent, in `outputData` until the connection is free, so it can still be told to close: rewrite
+ * the buffered head and mark it last, as Node itself does for a response that says close. Anything
+ * unexpected leaves it alone; the idle sweep then closes the connection after it.
+ */
+function closeQueued (res: QueuedResponse): void {
+  const first = res.outputData?.[0]
+  if (res.socket != null || first === undefined || typeof first.data !== 'string' || !first.data.startsWith('HTTP/1.')) return
+  const end = first.data.indexOf('\r\n\r\n')
+  const head = first.data.slice(0, end + 2)
+  if (end === -1 || !KEEP_ALIVE_HEAD.test(head)) return
+  const rewritten = head.replace(KEEP_ALIVE_HEAD, '\r\nConnection: close\r\n')
+  first.data = rewritten + first.data.slice(end + 2)
+  if (typeof res.outputSize === 'number') res.outputSize += rewritten.length - head.length
+  res._last = true
 }
 
 const noop = (): void => {}

@@ -1,6 +1,6 @@
 export { Graceful, IDLE_GRACE_MS, REJECT_BODY } from './graceful.js'
 export type { Integration, Phase, ShutdownReport } from './graceful.js'
-export { codes, createError } from './errors.js'
+export { codes, createError, describe } from './errors.js'
 export type { ErrorCode, GracefulError } from './errors.js'
 export { DEFAULTS, SIGNALS, resolveOptions, resolveRouteOptions } from './options.js'
 export type {

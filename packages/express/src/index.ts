@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Server } from 'node:net'
 import { match } from 'path-to-regexp'
 import {
-  Graceful, createError, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
+  Graceful, createError, describe, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
   type ResolvedRouteOptions, type RouteOptions, type ShutdownReport
 } from '@graceful/core'
 
@@ -56,19 +56,19 @@ const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncEnd'
 function compileRoutes (routes: unknown): CompiledRoute[] {
   if (routes === undefined) return []
   if (routes === null || typeof routes !== 'object' || Array.isArray(routes)) {
-    throw createError('GRACEFUL_ERR_ROUTES', [JSON.stringify(routes) ?? String(routes)])
+    throw createError('GRACEFUL_ERR_ROUTES', [describe(routes)])
   }
   return Object.entries(routes).map(([key, value]) => {
     const m = METHODS.exec(key)
     const method = m === null ? null : (m[1] as string).toUpperCase()
     const path = m === null ? key : m[2] as string
-    if (path[0] !== '/') throw createError('GRACEFUL_ERR_ROUTES', [JSON.stringify(key)])
+    if (path[0] !== '/') throw createError('GRACEFUL_ERR_ROUTE_KEY', [key, 'the path must start with /'])
     let test: ReturnType<typeof match>
     try {
       // The same matcher and settings Express 5's router uses for app.get('/users/:id').
       test = match(path, { sensitive: false, end: true, trailing: true, decode: false })
     } catch (cause) {
-      throw createError('GRACEFUL_ERR_ROUTES', [JSON.stringify(key)], { cause })
+      throw createError('GRACEFUL_ERR_ROUTE_KEY', [key, (cause as Error).message], { cause })
     }
     return {
       method: method === 'ALL' ? null : method,
@@ -128,12 +128,17 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
   })
   const { readiness, liveness } = engine.options
   let signalProto: object | null = null
+  let lastServer: Server | undefined
 
   const gracefulMiddleware = function gracefulMiddleware (req: IncomingMessage, res: ServerResponse, next: Next): void {
     const proto = Object.getPrototypeOf(req) as object
     if (proto !== signalProto) defineSignal(proto)
     const server = (req.socket as { server?: Server }).server
-    if (server !== undefined && !attached.has(server)) attach(server)
+    if (server !== lastServer && server !== undefined) {
+      // Servers are found at listen time; this catches one that was listening before app.use(g).
+      if (!attached.has(server)) adopt(server)
+      lastServer = server
+    }
 
     if (readiness !== null || liveness !== null) {
       const path = pathOf(req.url)
@@ -178,12 +183,22 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
     return gracefulMiddleware
   }
 
+  /** Found on our own (listen or first request): a second instance on the same server is logged, not thrown per request. */
+  function adopt (server: Server): void {
+    try {
+      attach(server)
+    } catch (err) {
+      attached.add(server)
+      engine.log.error({ err }, 'graceful: this server is drained by another graceful instance; this middleware will not drain it')
+    }
+  }
+
   const onListen = (message: unknown): void => {
     const server = (message as { server?: Server }).server
     if (engine.phase === 'closed') return unsubscribe(LISTEN_CHANNEL, onListen) as unknown as void
     if (server === undefined || attached.has(server)) return
     const app = server.listeners('request')[0]
-    if (usesMiddleware(app, gracefulMiddleware)) attach(server)
+    if (usesMiddleware(app, gracefulMiddleware)) adopt(server)
   }
   subscribe(LISTEN_CHANNEL, onListen)
 

@@ -36,6 +36,16 @@ const kResolved = Symbol('graceful.route-options')
 type Config = Record<string | symbol, unknown> & { [kResolved]?: ResolvedRouteOptions }
 
 const plugin: FastifyPluginCallback<FastifyGracefulOptions> = function gracefulPlugin (fastify, options, done) {
+  try {
+    setup(fastify, options)
+  } catch (err) {
+    // A bad option must fail register()/ready(), not escape as an uncaught exception.
+    return done(err as Error)
+  }
+  done()
+}
+
+function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void {
   const originalClose = fastify.close
   // True while Fastify's own close runs (app.close() before our override was installed, or from our cleanup).
   let frameworkClosing = false
@@ -55,6 +65,10 @@ const plugin: FastifyPluginCallback<FastifyGracefulOptions> = function gracefulP
   fastify.decorate('graceful', graceful)
   fastify.decorateRequest('shutdownSignal', {
     getter (this: FastifyRequest) {
+      if (graceful.routeOf(this.raw) === undefined) {
+        const route = routeOptionsOf(this)
+        if (route !== undefined) graceful.setRoute(this.raw, route)
+      }
       return graceful.signalFor(this.raw)
     }
   })
@@ -74,8 +88,7 @@ const plugin: FastifyPluginCallback<FastifyGracefulOptions> = function gracefulP
 
   fastify.addHook('onRequest', function gracefulOnRequest (request, reply, next) {
     if (!graceful.closing) return next()
-    const route = (request.routeOptions.config as unknown as Config | undefined)?.[kResolved]
-    if (graceful.admit(request.raw, reply.raw, route)) return next()
+    if (graceful.admit(request.raw, reply.raw, routeOptionsOf(request))) return next()
     // Fastify's own return503OnClosing never sees this request: our drain runs before app.close().
     reply.code(503).headers(graceful.rejectHeaders(request.raw)).send(REJECT_BODY)
   })
@@ -120,7 +133,23 @@ const plugin: FastifyPluginCallback<FastifyGracefulOptions> = function gracefulP
   } as FastifyInstance['close']
 
   graceful.attach(fastify.server)
-  done()
+
+  /**
+   * A route's options, resolved when the route was added; or, for a route added before our onRoute hook
+   * existed (`app.register(graceful)` not awaited), resolved now — a bad value is logged, not thrown,
+   * since throwing during a shutdown would lose the request.
+   */
+  function routeOptionsOf (request: FastifyRequest): ResolvedRouteOptions | undefined {
+    const config = request.routeOptions.config as unknown as Config | undefined
+    if (config === undefined) return undefined
+    if (config[kResolved] !== undefined || config.graceful === undefined) return config[kResolved]
+    try {
+      return resolveRouteOptions(config.graceful, `route ${request.routeOptions.method as string} ${request.routeOptions.url as string}`)
+    } catch (err) {
+      graceful.log.error({ err }, 'graceful: bad per-route options ignored; await app.register(graceful) before adding routes to have them checked at start-up')
+      return undefined
+    }
+  }
 }
 
 function secondaryServers (fastify: FastifyInstance): Server[] {

@@ -1,0 +1,27 @@
+// A hello-world server for the benchmarks, in its own process: `server.ts <kind>`; tells its port over IPC.
+import express from 'express'
+import Fastify from 'fastify'
+import type { AddressInfo } from 'node:net'
+import { graceful as fastifyGraceful } from '@graceful/fastify'
+import { graceful as expressGraceful } from '@graceful/express'
+
+const kind = process.argv[2]
+let address: AddressInfo
+
+if (kind === 'fastify' || kind === 'fastify+graceful') {
+  const app = Fastify({ logger: false })
+  if (kind === 'fastify+graceful') await app.register(fastifyGraceful, { logger: false })
+  app.get('/', async () => ({ hello: 'world' }))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  address = app.server.address() as AddressInfo
+} else if (kind === 'express' || kind === 'express+graceful') {
+  const app = express()
+  if (kind === 'express+graceful') app.use(expressGraceful({ logger: false }))
+  app.get('/', (_req, res) => { res.json({ hello: 'world' }) })
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  address = server.address() as AddressInfo
+} else {
+  throw new Error(`unknown server kind ${String(kind)}`)
+}
+process.send?.({ port: address.port })
