@@ -42,6 +42,8 @@ function cleanEnv (): NodeJS.ProcessEnv {
     env[key] = value
   }
   env.NODE_OPTIONS = ''
+  // tap still wraps spawn; these children load dist, whose coverage must not merge into the sources'.
+  env._TAPJS_PROCESSINFO_COVERAGE_ = '0'
   return env
 }
 
