@@ -6,18 +6,22 @@ import { graceful as fastifyGraceful } from '@graceful/fastify'
 import { graceful as expressGraceful } from '@graceful/express'
 
 const kind = process.argv[2]
+// With 'signals' the server drains on SIGTERM like an app would; without, it is a bare hello-world.
+const signals = process.argv[3] === 'signals' ? undefined : false
 let address: AddressInfo
 
 if (kind === 'fastify' || kind === 'fastify+graceful') {
   const app = Fastify({ logger: false })
-  if (kind === 'fastify+graceful') await app.register(fastifyGraceful, { logger: false })
+  if (kind === 'fastify+graceful') await app.register(fastifyGraceful, { logger: false, ...(signals === false ? { signals } : {}) })
   app.get('/', async () => ({ hello: 'world' }))
+  app.get('/slow', async () => { await new Promise((resolve) => setTimeout(resolve, 100)); return { slow: true } })
   await app.listen({ port: 0, host: '127.0.0.1' })
   address = app.server.address() as AddressInfo
 } else if (kind === 'express' || kind === 'express+graceful') {
   const app = express()
-  if (kind === 'express+graceful') app.use(expressGraceful({ logger: false }))
+  if (kind === 'express+graceful') app.use(expressGraceful({ logger: false, ...(signals === false ? { signals } : {}) }))
   app.get('/', (_req, res) => { res.json({ hello: 'world' }) })
+  app.get('/slow', (_req, res) => { setTimeout(() => res.json({ slow: true }), 100) })
   const server = app.listen(0, '127.0.0.1')
   await new Promise((resolve) => server.once('listening', resolve))
   address = server.address() as AddressInfo

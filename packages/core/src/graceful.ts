@@ -145,6 +145,9 @@ export class Graceful {
     this.#integration = integration
     this.log = this.options.logger ?? (this.options.logger === null ? silent : integration.logger ?? silent)
     if (this.options.signals.length > 0) register(this)
+    if (this.options.restart !== null) {
+      this.log.warn({ restart: this.options.restart }, 'graceful: zero-downtime restart is not available yet; the option is checked but SIGHUP keeps its default meaning')
+    }
   }
 
   get phase (): Phase {
@@ -492,10 +495,12 @@ export class Graceful {
     let next = Infinity
     for (const socket of this.#idle) {
       const conn = socket[kConn] as Connection
+      /* c8 ignore start - defensive: a new request (#lateRequest) or an upgrade removes the socket from the idle set first */
       if (conn.inFlight > 0 || conn.upgraded) {
         this.#idle.delete(socket)
         continue
       }
+      /* c8 ignore stop */
       // Bytes past the end of its last request: a request head or body is arriving. It is answered when
       // complete, or cut at the deadline; either way it is not idle.
       if (socket.bytesRead !== conn.idleBytes) {

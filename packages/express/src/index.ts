@@ -79,6 +79,7 @@ function compileRoutes (routes: unknown): CompiledRoute[] {
 }
 
 function pathOf (url: string | undefined): string {
+  /* c8 ignore next - defensive: node:http always sets req.url; its type only says optional */
   if (url === undefined) return '/'
   const q = url.indexOf('?')
   return q === -1 ? url : url.slice(0, q)

@@ -141,6 +141,7 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
    */
   function routeOptionsOf (request: FastifyRequest): ResolvedRouteOptions | undefined {
     const config = request.routeOptions.config as unknown as Config | undefined
+    /* c8 ignore next - defensive: Fastify 5 sets routeOptions.config on every request, {} for its 404 */
     if (config === undefined) return undefined
     if (config[kResolved] !== undefined || config.graceful === undefined) return config[kResolved]
     try {
@@ -154,6 +155,7 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
 
 function secondaryServers (fastify: FastifyInstance): Server[] {
   const key = Object.getOwnPropertySymbols(fastify).find((s) => s.description === 'fastify.serverBindings')
+  /* c8 ignore next 2 - defensive: Fastify 5 always keeps its servers in an array under this symbol */
   const servers = key === undefined ? undefined : (fastify as unknown as Record<symbol, unknown>)[key]
   return Array.isArray(servers) ? servers.filter((s) => s !== fastify.server) : []
 }
