@@ -542,21 +542,16 @@ t.test('a queued pipelined response that already says Connection: close is left 
   t.match(report, { completed: 2, destroyedSockets: 0, timedOut: false, exitCode: 0 })
 })
 
-t.test('an HTTP/2 server (allowHTTP1): late streams get 503 without a Connection header and the drain ends cleanly', {
-  todo: 'library bug: Http2ServerRequest.socket is a Proxy that resolves to the stream once it has closed, so onResponseClose finds no connection (TypeError, uncaught) and the idle HTTP/2 connection is only cut at the deadline'
-}, async (t) => {
-  const kConn = Symbol.for('graceful.connection')
+t.test('an HTTP/2 server (allowHTTP1): sessions get GOAWAY at the drain start, open streams finish, the drain ends cleanly', async (t) => {
   const draining = deferred()
-  const g = new Graceful({ signals: false, timeout: 300, logger: { info: (_o, m) => { if (m === 'graceful: draining') draining.resolve() }, warn: () => {}, error: () => {} } })
+  const g = new Graceful({ signals: false, timeout: 5000, logger: { info: (_o, m) => { if (m === 'graceful: draining') draining.resolve() }, warn: () => {}, error: () => {} } })
   const holds = new Holds()
   const server = http2.createSecureServer({ key: KEY, cert: CERT, allowHTTP1: true }, (req, res) => {
-    // Workaround for the bug above, so the process survives: keep the connection reachable from the stream.
-    (req.stream as unknown as Record<symbol, unknown>)[kConn] = (req.socket as unknown as Record<symbol, unknown>)[kConn]
     const rq = req as unknown as http.IncomingMessage
     const rs = res as unknown as http.ServerResponse
     if (g.closing && !g.admit(rq, rs)) return g.reject(rq, rs)
     if (req.url === '/hold') {
-      holds.hold('a').then(() => res.end('released a'), () => {})
+      holds.hold('a', g.signalFor(rq)).then(() => res.end('released a'), () => {})
       return
     }
     res.end('ok')
@@ -584,13 +579,59 @@ t.test('an HTTP/2 server (allowHTTP1): late streams get 503 without a Connection
   t.equal((await request('/')).body, 'ok')
   const held = request('/hold')
   await holds.entered('a')
+  const goaway = once(session, 'goaway')
   const shutdown = g.shutdown()
   await draining.promise
-  const late = await request('/late')
-  t.equal(late.status, 503, 'a stream opened during the drain is answered 503')
-  t.equal(late.headers.connection, undefined, 'without a Connection header (not allowed in HTTP/2)')
+  await bounded(goaway, 'the client being told to go away')
+  t.equal(holds.signals.get('a')?.aborted, false, 'the open stream is not cut')
   holds.release('a')
-  t.equal((await held).body, 'released a', 'the held stream is served')
+  t.equal((await held).body, 'released a', 'the open stream is served to its end')
   const report: ShutdownReport = await bounded(shutdown, 'shutdown')
-  t.match(report, { inFlightAtStart: 1, completed: 1, rejected: 1, destroyedSockets: 0, timedOut: false, exitCode: 0 })
+  t.match(report, { inFlightAtStart: 1, completed: 1, destroyedSockets: 0, timedOut: false, exitCode: 0 })
+})
+
+/** An HTTP/2 server drained by a fresh instance; resolves `draining` when the drain starts. */
+async function h2Server (t: Test, timeout: number, handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, g: Graceful) => void) {
+  const draining = deferred()
+  const g = new Graceful({ signals: false, timeout, logger: { info: (_o, m) => { if (m === 'graceful: draining') draining.resolve() }, warn: () => {}, error: () => {} } })
+  const server = http2.createSecureServer({ key: KEY, cert: CERT }, (req, res) => handler(req, res, g))
+  g.attach(server)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => g.shutdown())
+  return { g, server, draining: draining.promise, port: portOf(server as unknown as http.Server) }
+}
+
+t.test('an HTTP/2 stream still open at the deadline has its signal aborted, then is cut', async (t) => {
+  let signal: AbortSignal | undefined
+  const s = await h2Server(t, 200, (req, _res, g) => { signal = g.signalFor(req as unknown as http.IncomingMessage) })
+  const session = http2.connect(`https://127.0.0.1:${s.port}`, { rejectUnauthorized: false })
+  session.on('error', () => {})
+  t.teardown(() => session.destroy())
+  const stream = session.request({ ':path': '/hang' })
+  stream.on('error', () => {})
+  stream.end()
+  await bounded(once(s.server, 'stream'), 'the stream reaching the server')
+  const closed = once(stream, 'close')
+  const report = await bounded(s.g.shutdown(), 'shutdown')
+  await bounded(closed, 'the stream being cut')
+  t.equal(signal?.aborted, true, 'its shutdownSignal aborted')
+  t.match(report, { inFlightAtStart: 1, aborted: 1, timedOut: true, exitCode: 1 })
+})
+
+t.test('an HTTP/2 session that starts during the drain is told to go away at once', async (t) => {
+  const s = await h2Server(t, 5000, (_req, res) => { res.end('ok') })
+  // The TCP connection is accepted before the drain; its TLS handshake, and so its session, come after.
+  const raw = net.connect(s.port, '127.0.0.1')
+  await once(raw, 'connect')
+  const shutdown = s.g.shutdown()
+  await s.draining
+  const session = http2.connect(`https://127.0.0.1:${s.port}`, {
+    createConnection: () => tls.connect({ socket: raw, ALPNProtocols: ['h2'], rejectUnauthorized: false })
+  })
+  session.on('error', () => {})
+  t.teardown(() => session.destroy())
+  await bounded(once(session, 'goaway'), 'GOAWAY for the new session')
+  const report = await bounded(shutdown, 'shutdown')
+  t.match(report, { destroyedSockets: 0, timedOut: false, exitCode: 0 })
 })

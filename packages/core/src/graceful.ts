@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2Session } from 'node:http2'
 import { Server as NetServer, type Socket } from 'node:net'
 import { Server as TlsServer } from 'node:tls'
 import { createError, describe } from './errors.js'
@@ -83,6 +84,8 @@ class Connection {
   /** When the drain saw it go idle (performance.now()). */
   idleSince = 0
   upgraded = false
+  /** An HTTP/2 connection: its session is closed with GOAWAY, never swept as idle. */
+  h2 = false
   constructor (readonly engine: Graceful) {}
 }
 
@@ -110,6 +113,16 @@ function onUpgradedEnd (this: TrackedSocket): void {
   if (this[kConn]?.engine.closing === true && !this.destroyed) this.end()
 }
 
+interface Destroyable {
+  readonly destroyed: boolean
+  destroy (): void
+}
+
+/** What to destroy to cut a response: its socket, or for HTTP/2 its stream. */
+function connectionOf (res: TrackedResponse): Destroyable {
+  return res.req.httpVersionMajor === 2 ? (res as unknown as { stream: Destroyable }).stream : res.req.socket as Socket
+}
+
 function abortError (message: string, code: string): Error {
   const err = new Error(message) as Error & { code: string }
   err.name = 'AbortError'
@@ -129,6 +142,8 @@ export class Graceful {
   #integration: Integration
   #servers = new Set<TrackedServer>()
   #sockets = new Set<TrackedSocket>()
+  #sessions = new Set<Http2Session>()
+  #onStreamClose: (this: TrackedResponse) => void
   #inFlight = new Set<TrackedResponse>()
   #idle = new Set<TrackedSocket>()
   #before: Hook[] = []
@@ -144,6 +159,9 @@ export class Graceful {
     this.options = resolveOptions(options, integration.allow)
     this.#integration = integration
     this.log = this.options.logger ?? (this.options.logger === null ? silent : integration.logger ?? silent)
+    const engine = this
+    // One function per instance, not per request: HTTP/2 responses end through it.
+    this.#onStreamClose = function onStreamClose (this: TrackedResponse) { engine._settledStream(this) }
     if (this.options.signals.length > 0) register(this)
     if (this.options.restart !== null) {
       this.log.warn({ restart: this.options.restart }, 'graceful: zero-downtime restart is not available yet; the option is checked but SIGHUP keeps its default meaning')
@@ -231,6 +249,17 @@ export class Graceful {
     // TLS servers hand requests the TLSSocket of 'secureConnection', not the raw one of 'connection'.
     s.on(s instanceof TlsServer ? 'secureConnection' : 'connection', function gracefulConnection (socket: Socket) {
       engine._adopt(socket as TrackedSocket)
+    })
+
+    // HTTP/2: a session is the connection. It is told to go away (GOAWAY) at the drain start, which lets
+    // its open streams finish and the client open no new ones.
+    s.on('session', function gracefulSession (session: Http2Session) {
+      engine.#sessions.add(session)
+      session.once('close', () => {
+        engine.#sessions.delete(session)
+        if (engine.closing) engine.#checkDrained()
+      })
+      if (engine.closing) session.close()
     })
 
     // Our own 'upgrade' listener would make Node hand upgrade requests to 'upgrade' on a server whose
@@ -322,6 +351,12 @@ export class Graceful {
 
   /** @internal */
   _track (req: TrackedRequest, res: TrackedResponse): void {
+    // An HTTP/2 request's socket is a proxy over its stream; its connection is its session.
+    if (req.httpVersionMajor === 2) {
+      this.#inFlight.add(res)
+      res.on('close', this.#onStreamClose)
+      return
+    }
     const socket = req.socket as TrackedSocket
     const conn = socket[kConn] ?? this._adopt(socket)
     const previous = conn.lastRes
@@ -335,6 +370,7 @@ export class Graceful {
   /** @internal */
   _adopt (socket: TrackedSocket): Connection {
     const conn = new Connection(this)
+    conn.h2 = (socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2'
     socket[kConn] = conn
     this.#sockets.add(socket)
     socket.on('close', onSocketClose)
@@ -347,6 +383,14 @@ export class Graceful {
     this.#sockets.delete(socket)
     this.#idle.delete(socket)
     if (this.closing) this.#checkDrained()
+  }
+
+  /** @internal */
+  _settledStream (res: TrackedResponse): void {
+    this.#inFlight.delete(res)
+    if (!this.closing) return
+    if (res[kFate] === undefined) this.#stats.completed++
+    this.#checkDrained()
   }
 
   /** @internal */
@@ -422,10 +466,11 @@ export class Graceful {
 
     for (const socket of this.#sockets) {
       const conn = socket[kConn] as Connection
-      if (conn.upgraded) continue
+      if (conn.upgraded || conn.h2) continue
       if (conn.inFlight === 0) this.#markIdle(socket, conn)
       else if (conn.lastRes !== null) closeAfter(conn.lastRes)
     }
+    for (const session of this.#sessions) session.close()
 
     this.#drainStart = performance.now()
     for (const res of this.#inFlight) {
@@ -445,7 +490,7 @@ export class Graceful {
   #armRouteTimer (res: TrackedResponse, timeout: number): void {
     const left = Math.max(0, this.#drainStart + timeout - performance.now())
     const timer = setTimeout(() => {
-      if (this.#inFlight.has(res)) this.#cut([res], new Set([res.req.socket as TrackedSocket]))
+      if (this.#inFlight.has(res)) this.#cut([res], new Set([connectionOf(res)]))
     }, left)
     timer.unref()
     this.#timers.push(timer)
@@ -465,7 +510,6 @@ export class Graceful {
   /** A request that arrived on an open connection after the drain started. */
   #lateRequest (req: TrackedRequest, res: TrackedResponse, conn: Connection, previous: TrackedResponse | null): void {
     this.#idle.delete(req.socket as TrackedSocket)
-    if (req.httpVersionMajor >= 2) return
     // Only the last response on a connection may say close, or Node ends the connection before it has
     // answered the pipelined requests behind it.
     if (previous !== null && previous !== res && !previous.headersSent && !previous.writableEnded) {
@@ -475,7 +519,7 @@ export class Graceful {
   }
 
   #markIdle (socket: TrackedSocket, conn: Connection): void {
-    if (conn.upgraded) return
+    if (conn.upgraded || conn.h2) return
     conn.idleSince = performance.now()
     this.#idle.add(socket)
     this.#scheduleSweep(IDLE_GRACE_MS)
@@ -521,18 +565,18 @@ export class Graceful {
 
   #deadline (): void {
     const requests: TrackedResponse[] = []
-    const sockets = new Set<TrackedSocket>()
+    const sockets = new Set<Destroyable>()
     for (const res of this.#inFlight) {
       // Requests on routes with a timeout of their own keep it.
       if (this.routeOf(res.req)?.timeout != null) continue
       requests.push(res)
-      sockets.add(res.req.socket as TrackedSocket)
+      sockets.add(connectionOf(res))
     }
     for (const socket of this.#sockets) {
       const conn = socket[kConn] as Connection
       if (conn.inFlight > 0 || sockets.has(socket)) continue
-      // An upgraded connection, or one whose request head or body is still arriving.
-      if (conn.upgraded || socket.bytesRead !== conn.idleBytes) sockets.add(socket)
+      // An upgraded or HTTP/2 connection still open, or one whose request is still arriving.
+      if (conn.upgraded || conn.h2 || socket.bytesRead !== conn.idleBytes) sockets.add(socket)
       else socket.destroy()
     }
     if (sockets.size === 0) return
@@ -545,7 +589,7 @@ export class Graceful {
    * Aborts the requests' signals, then — one turn later, so a handler can write a last word — destroys
    * the connections.
    */
-  #cut (requests: TrackedResponse[], sockets: Set<TrackedSocket>): void {
+  #cut (requests: TrackedResponse[], sockets: Set<Destroyable>): void {
     for (const res of requests) {
       res.req[kSignal]?.abort(abortError('the drain deadline passed', 'GRACEFUL_DEADLINE'))
       if (res[kFate] === undefined) {
@@ -563,7 +607,7 @@ export class Graceful {
   }
 
   #checkDrained (): void {
-    if (this.#drained === null || this.#inFlight.size > 0 || this.#sockets.size > 0) return
+    if (this.#drained === null || this.#inFlight.size > 0 || this.#sockets.size > 0 || this.#sessions.size > 0) return
     const done = this.#drained
     this.#drained = null
     done()
@@ -572,7 +616,6 @@ export class Graceful {
 
 /** Makes `res` the last response on its connection: it says `Connection: close` and Node closes after it. */
 function closeAfter (res: ServerResponse): void {
-  if (res.req.httpVersionMajor >= 2) return
   if (!res.headersSent) {
     res.setHeader('connection', 'close')
     return
