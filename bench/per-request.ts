@@ -7,14 +7,27 @@ import { fileURLToPath } from 'node:url'
 const ROUNDS = Number(process.env.ROUNDS ?? 5)
 const SECONDS = Number(process.env.SECONDS ?? 3)
 
-async function measure (kind: string): Promise<number> {
+const AMOUNT = Number(process.env.AMOUNT ?? 60_000)
+
+interface Sample { rps: number, cpuUsPerRequest: number }
+
+async function cpu (child: ReturnType<typeof fork>): Promise<number> {
+  child.send('cpu')
+  const [msg] = await once(child, 'message') as [{ cpu: number }]
+  return msg.cpu
+}
+
+async function measure (kind: string): Promise<Sample> {
   const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [kind], { stdio: 'inherit' })
   try {
     const [{ port }] = await once(child, 'message') as [{ port: number }]
-    // A short warm-up so the JIT has settled before we count.
-    await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, duration: 1 })
-    const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, pipelining: 1, duration: SECONDS })
-    return result.requests.average
+    // A warm-up so the JIT has settled before we count.
+    await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, amount: 20_000 })
+    const before = await cpu(child)
+    const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, pipelining: 1, amount: AMOUNT })
+    const after = await cpu(child)
+    const done = result.requests.total
+    return { rps: done / (result.duration || 1), cpuUsPerRequest: (after - before) / done }
   } finally {
     child.kill('SIGKILL')
   }
@@ -25,19 +38,38 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function perRequest (pairs = [['fastify', 'fastify+graceful'], ['express', 'express+graceful']]) {
   const rows = []
   for (const [bare, ours] of pairs as Array<[string, string]>) {
-    const ratios: number[] = []
+    const rpsRatios: number[] = []
+    const cpuRatios: number[] = []
     const bareRps: number[] = []
     const oursRps: number[] = []
+    const bareCpu: number[] = []
+    const oursCpu: number[] = []
     for (let i = 0; i < ROUNDS; i++) {
       // Alternate which goes first, so drift in the machine's load does not favour one side.
       const order = i % 2 === 0 ? [bare, ours] : [ours, bare]
-      const r: Record<string, number> = {}
+      const r: Record<string, Sample> = {}
       for (const kind of order) r[kind] = await measure(kind)
-      bareRps.push(r[bare] as number)
-      oursRps.push(r[ours] as number)
-      ratios.push((r[ours] as number) / (r[bare] as number))
+      const b = r[bare] as Sample
+      const o = r[ours] as Sample
+      bareRps.push(b.rps)
+      oursRps.push(o.rps)
+      bareCpu.push(b.cpuUsPerRequest)
+      oursCpu.push(o.cpuUsPerRequest)
+      rpsRatios.push(o.rps / b.rps)
+      // Throughput-equivalent: how many of our requests fit in the CPU time of one bare request.
+      cpuRatios.push(b.cpuUsPerRequest / o.cpuUsPerRequest)
     }
-    rows.push({ bare, ours, bareRps: median(bareRps), oursRps: median(oursRps), ratio: median(ratios), ratios })
+    rows.push({
+      bare,
+      ours,
+      bareRps: Math.round(median(bareRps)),
+      oursRps: Math.round(median(oursRps)),
+      rpsRatio: median(rpsRatios),
+      bareCpuUs: median(bareCpu),
+      oursCpuUs: median(oursCpu),
+      cpuRatio: median(cpuRatios),
+      rounds: ROUNDS
+    })
   }
   return rows
 }

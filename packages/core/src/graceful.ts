@@ -101,7 +101,12 @@ function onSocketClose (this: TrackedSocket): void {
 function onResponseClose (this: TrackedResponse): void {
   const socket = this.req.socket as TrackedSocket
   const conn = socket[kConn] as Connection
-  if (--conn.inFlight === 0) conn.idleBytes = socket.bytesRead
+  if (--conn.inFlight === 0) {
+    conn.idleBytes = socket.bytesRead
+    // Holding the last response until the next request would let every response outlive a scavenge and
+    // be promoted to the old generation: far dearer than the bookkeeping itself.
+    conn.lastRes = null
+  }
   conn.engine._settled(this, conn, socket)
 }
 
