@@ -5,6 +5,7 @@ import { Server as TlsServer } from 'node:tls'
 import { createError, describe } from './errors.js'
 import { createHook, runHook, type Hook, type HookFn, type HookOptions, type HookResult } from './hooks.js'
 import { resolveOptions, type GracefulOptions, type Logger, type ResolvedOptions, type ResolvedRouteOptions } from './options.js'
+import { firstListening, registerRestart, unregisterRestart } from './restart.js'
 import { register, unregister } from './signals.js'
 
 export type Phase = 'serving' | 'lameduck' | 'draining' | 'cleanup' | 'closed'
@@ -168,9 +169,7 @@ export class Graceful {
     // One function per instance, not per request: HTTP/2 responses end through it.
     this.#onStreamClose = function onStreamClose (this: TrackedResponse) { engine._settledStream(this) }
     if (this.options.signals.length > 0) register(this)
-    if (this.options.restart !== null) {
-      this.log.warn({ restart: this.options.restart }, 'graceful: zero-downtime restart is not available yet; the option is checked but SIGHUP keeps its default meaning')
-    }
+    if (this.options.restart !== null) registerRestart(this)
   }
 
   get phase (): Phase {
@@ -183,6 +182,22 @@ export class Graceful {
 
   get exit (): boolean {
     return this.options.exit
+  }
+
+  /** @internal The restart options, for the restart controller. */
+  get restartOptions (): { signal: NodeJS.Signals, timeout: number, pidFile: string | null } {
+    return this.options.restart as NonNullable<ResolvedOptions['restart']>
+  }
+
+  /** @internal Attached servers that are listening: their sockets go to a successor. */
+  listeningServers (): NetServer[] {
+    return [...this.#servers].filter((s) => s.listening)
+  }
+
+  /** @internal A successor is ready: drain serving what reaches us, with `Connection: close`. */
+  restartDrain (): Promise<ShutdownReport> {
+    this.drainMode = 'restart'
+    return this.shutdown('restart')
   }
 
   /** Requests in flight right now, on every attached server. */
@@ -283,6 +298,10 @@ export class Graceful {
     })
 
     if (this.closing) this.#closeListener(s)
+    else if (this.options.restart !== null) {
+      if (s.listening) firstListening(this)
+      else s.once('listening', () => firstListening(this))
+    }
     return this
   }
 
@@ -455,6 +474,7 @@ export class Graceful {
     if (clean) this.log.info({ report }, 'graceful: shutdown complete')
     else this.log.warn({ report }, 'graceful: shutdown complete, not clean')
     if (o.signals.length > 0) unregister(this)
+    if (o.restart !== null) unregisterRestart(this)
     return report
   }
 

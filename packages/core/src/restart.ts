@@ -1,0 +1,249 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { renameSync, writeFileSync } from 'node:fs'
+import { Server as NetServer } from 'node:net'
+import type { Logger } from './options.js'
+import type { ShutdownReport } from './graceful.js'
+
+/** Set in a successor: the listening sockets it inherited, and who its predecessor is. */
+export const ENV_FDS = 'GRACEFUL_RESTART_FDS'
+export const ENV_PARENT = 'GRACEFUL_RESTART_PARENT'
+/** The first inherited socket's fd in a successor: 0-2 are stdio, 3 is the IPC channel. */
+const FIRST_FD = 4
+const KILL_GRACE_MS = 5000
+
+/** What the restart controller needs from one instance. */
+export interface RestartMember {
+  readonly log: Logger
+  readonly restartOptions: { signal: NodeJS.Signals, timeout: number, pidFile: string | null }
+  readonly phase: string
+  listeningServers (): NetServer[]
+  restartDrain (): Promise<ShutdownReport>
+}
+
+interface Inherited {
+  fd: number
+  address: string
+  port: number
+  claimed: boolean
+  listening: boolean
+}
+
+interface State {
+  members: Set<RestartMember>
+  signals: Map<NodeJS.Signals, () => void>
+  inherited: Inherited[]
+  predecessor: number | null
+  announced: boolean
+  inProgress: boolean
+}
+
+// One controller per process, even with the ESM and CommonJS builds both loaded.
+const GLOBAL = Symbol.for('graceful.restart')
+const store = globalThis as Record<symbol, State | undefined>
+const state: State = store[GLOBAL] ?? (store[GLOBAL] = boot())
+
+function boot (): State {
+  const s: State = { members: new Set(), signals: new Map(), inherited: [], predecessor: null, announced: false, inProgress: false }
+  const fds = process.env[ENV_FDS]
+  const parent = Number(process.env[ENV_PARENT])
+  // Our own children must not believe they inherited these.
+  delete process.env[ENV_FDS]
+  delete process.env[ENV_PARENT]
+  if (fds !== undefined && Number.isInteger(parent)) {
+    s.predecessor = parent
+    s.inherited = parseInherited(fds)
+    // The IPC channel closes when the predecessor exits.
+    process.once('disconnect', () => { s.predecessor = null })
+  } else if (process.env.LISTEN_PID === String(process.pid) && Number(process.env.LISTEN_FDS) > 0) {
+    // systemd socket activation: the sockets are fds 3, 4, …, taken by listen() calls in order.
+    for (let i = 0; i < Number(process.env.LISTEN_FDS); i++) {
+      s.inherited.push({ fd: 3 + i, address: '', port: 0, claimed: false, listening: false })
+    }
+  }
+  if (s.inherited.length > 0) patchListen(s)
+  return s
+}
+
+function parseInherited (text: string): Inherited[] {
+  try {
+    const list = JSON.parse(text) as Array<{ fd: number, address: string, port: number }>
+    return list.filter((i) => Number.isInteger(i.fd)).map((i) => ({ ...i, claimed: false, listening: false }))
+  } catch {
+    return []
+  }
+}
+
+/** The port (and host) a listen() call asks for, or null for a path, a handle or an fd. */
+function wanted (args: unknown[]): { port: number, host: string | undefined } | null {
+  const [first, second] = args
+  if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
+    return { port: Number(first), host: typeof second === 'string' ? second : undefined }
+  }
+  if (first !== null && typeof first === 'object' && !('fd' in first) && !('path' in first) && !('_handle' in first) && !('handle' in first)) {
+    const o = first as { port?: unknown, host?: unknown }
+    return { port: Number(o.port ?? 0), host: typeof o.host === 'string' ? o.host : undefined }
+  }
+  return null
+}
+
+/**
+ * In a successor, `listen(port)` takes over the inherited socket for that port rather than binding a new
+ * one, so the user's code does not change. Port 0 takes the next unclaimed socket, in order.
+ */
+function patchListen (s: State): void {
+  const original = NetServer.prototype.listen
+  NetServer.prototype.listen = function gracefulListen (this: NetServer, ...args: unknown[]) {
+    const want = wanted(args)
+    const free = s.inherited.filter((i) => !i.claimed)
+    const match = want === null
+      ? undefined
+      : free.find((i) => i.port === want.port && want.port !== 0 && (want.host === undefined || i.address === want.host)) ??
+        free.find((i) => i.port === want.port && want.port !== 0) ??
+        (want.port === 0 || free[0]?.port === 0 ? free[0] : undefined)
+    if (match === undefined) return Reflect.apply(original, this, args) as NetServer
+    match.claimed = true
+    this.once('listening', () => {
+      match.listening = true
+      if (s.inherited.every((i) => i.listening)) announce(s)
+    })
+    const callback = args.find((a) => typeof a === 'function')
+    return Reflect.apply(original, this, callback === undefined ? [{ fd: match.fd }] : [{ fd: match.fd }, callback]) as NetServer
+  } as typeof NetServer.prototype.listen
+}
+
+/** Every inherited socket is listening again: write the pid file and tell the predecessor. */
+function announce (s: State): void {
+  if (s.announced) return
+  s.announced = true
+  for (const m of s.members) writePidFile(m)
+  if (s.predecessor !== null) process.send?.({ graceful: 'ready', pid: process.pid })
+}
+
+export function writePidFile (member: RestartMember): void {
+  const file = member.restartOptions.pidFile
+  if (file === null) return
+  // Atomic: a reader sees the old pid or the new one, never an empty or half-written file.
+  const tmp = `${file}.${process.pid}.tmp`
+  try {
+    writeFileSync(tmp, `${process.pid}\n`)
+    renameSync(tmp, file)
+  } catch (err) {
+    member.log.error({ err, pidFile: file }, 'graceful: could not write the pid file')
+  }
+}
+
+export function registerRestart (member: RestartMember): void {
+  state.members.add(member)
+  const { signal } = member.restartOptions
+  if (!state.signals.has(signal)) {
+    const handler = (): void => { void restart(signal) }
+    state.signals.set(signal, handler)
+    process.on(signal, handler)
+  }
+  // A successor whose sockets are all listening before this instance existed.
+  if (state.announced) writePidFile(member)
+}
+
+export function unregisterRestart (member: RestartMember): void {
+  state.members.delete(member)
+  for (const [signal, handler] of state.signals) {
+    if ([...state.members].some((m) => m.restartOptions.signal === signal)) continue
+    process.removeListener(signal, handler)
+    state.signals.delete(signal)
+  }
+}
+
+/** The first process (not a successor) has its servers listening: name it in the pid file. */
+export function firstListening (member: RestartMember): void {
+  if (state.inherited.length === 0) writePidFile(member)
+}
+
+function refusal (): string | null {
+  if (process.platform === 'win32') return 'in-place restart needs Unix file descriptor passing; not on Windows'
+  if (process.pid === 1) return 'this is PID 1: the container would stop with this process; run it under graceful-cluster instead'
+  if (process.env.pm_id !== undefined) return 'running under pm2, which restarts processes itself: use pm2 reload'
+  if (state.predecessor !== null && alive(state.predecessor)) return `the previous process (pid ${state.predecessor}) has not exited yet`
+  return null
+}
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function restart (signal: NodeJS.Signals): Promise<void> {
+  const members = [...state.members].filter((m) => m.restartOptions.signal === signal)
+  const log = (level: 'info' | 'warn' | 'error', obj: object, msg: string): void => { for (const m of members) m.log[level](obj, msg) }
+  if (state.inProgress) return log('warn', { signal }, 'graceful: restart already in progress, signal ignored')
+  if (members.some((m) => m.phase !== 'serving')) return log('warn', { signal }, 'graceful: restart refused: the shutdown has started')
+  const refused = refusal()
+  if (refused !== null) return log('warn', { reason: refused }, 'graceful: restart refused')
+  log('info', { signal }, 'graceful: restart requested')
+
+  const servers = [...new Set(members.flatMap((m) => m.listeningServers()))]
+  const sockets = servers.map((server) => {
+    const address = server.address()
+    const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd
+    return { fd, address: typeof address === 'object' && address !== null ? address.address : '', port: typeof address === 'object' && address !== null ? address.port : 0 }
+  }).filter((s): s is { fd: number, address: string, port: number } => typeof s.fd === 'number' && s.fd >= 0)
+
+  state.inProgress = true
+  const timeout = Math.max(...members.map((m) => m.restartOptions.timeout))
+  let child: ChildProcess
+  try {
+    child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      // PWD, when set, is the path the user started from: a symlinked release folder is read anew.
+      cwd: process.env.PWD ?? process.cwd(),
+      env: {
+        ...process.env,
+        [ENV_FDS]: JSON.stringify(sockets.map((s, i) => ({ fd: FIRST_FD + i, address: s.address, port: s.port }))),
+        [ENV_PARENT]: String(process.pid)
+      },
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...sockets.map((s) => s.fd)]
+    })
+  } catch (err) {
+    state.inProgress = false
+    return log('error', { reason: (err as Error).message }, 'graceful: restart failed')
+  }
+  log('info', { pid: child.pid }, 'graceful: successor started')
+
+  const outcome = await new Promise<string | null>((resolve) => {
+    const settle = (reason: string | null): void => {
+      clearTimeout(timer)
+      resolve(reason)
+    }
+    const timer = setTimeout(() => settle(`the successor was not ready within ${timeout} ms`), timeout)
+    child.on('message', (msg: { graceful?: string } | null) => {
+      if (msg?.graceful === 'ready') settle(null)
+    })
+    child.once('exit', (code, sig) => settle(`the successor exited (${sig ?? `code ${String(code)}`}) before it was ready`))
+    child.once('error', (err) => settle(err.message))
+  })
+
+  if (outcome !== null) {
+    log('error', { reason: outcome, pid: child.pid }, 'graceful: restart failed')
+    await stop(child)
+    state.inProgress = false
+    return
+  }
+  log('info', { pid: child.pid }, 'graceful: successor ready')
+  // The successor lives on without us: no IPC channel, no reference keeping this process alive.
+  if (child.connected) child.disconnect()
+  child.unref()
+  const reports = await Promise.all(members.map((m) => m.restartDrain()))
+  process.exit(Math.max(0, ...reports.map((r) => r.exitCode)))
+}
+
+/** SIGTERM, then SIGKILL if it lingers: a failed successor must not be left behind. */
+async function stop (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS)
+  await exited
+  clearTimeout(timer)
+}
