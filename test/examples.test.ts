@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { request } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { connect } from 'node:net'
@@ -238,10 +239,34 @@ t.test('examples', { jobs: JOBS }, async (t) => {
     t.match(unit, /^ExecStart=\/usr\/bin\/node \S+\.js$/m)
     t.match(unit, /^KillSignal=SIGTERM$/m)
     t.match(unit, /^Restart=on-failure$/m)
-    t.notMatch(unit, /^ExecReload=/m, 'no reload: SIGHUP is not supported yet')
+    t.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, 'reload is a zero-downtime restart')
+    const pidFile = /^PIDFile=(\S+)$/m.exec(unit)?.[1]
+    t.ok(pidFile !== undefined && unit.includes(`PID_FILE=${pidFile}`), 'the app writes the pid file systemd reads')
     // app.ts: delay 0, timeout 10 s, hookTimeout 5 s, one afterDrain hook.
     const stop = Number(/^TimeoutStopSec=(\d+)$/m.exec(unit)?.[1])
     t.ok(stop * 1000 >= requiredGracePeriodMs({ delay: 0, timeout: 10_000, hookTimeout: 5000, hooks: 1 }), `TimeoutStopSec=${stop} covers the shutdown`)
+  })
+
+  t.test('systemd: reload (SIGHUP) hands the socket to a successor, which names itself in the pid file', async (t) => {
+    const pidFile = join(t.testdir({}), 'app.pid')
+    const { child, port } = await start(t, 'systemd', { PID_FILE: pidFile })
+    const first = (JSON.parse((await get(port, '/')).body) as { pid: number }).pid
+    t.equal(readFileSync(pidFile, 'utf8').trim(), String(first), 'the first process writes the pid file')
+    // The predecessor exits once the successor is ready; the successor inherits its stdout, so the pipe
+    // (child.exited) closes only when the successor is gone too.
+    const predecessorExit = once(child.proc, 'exit') as Promise<[number | null, string | null]>
+    child.proc.kill('SIGHUP')
+    const [code] = await predecessorExit
+    t.equal(code, 0, 'the predecessor drains and exits 0')
+    const answer = await get(port, '/')
+    const second = (JSON.parse(answer.body) as { pid: number }).pid
+    t.equal(answer.status, 200, 'the port kept answering')
+    t.not(second, first, 'a new process serves')
+    t.equal(readFileSync(pidFile, 'utf8').trim(), String(second), 'the successor wrote the pid file')
+    t.teardown(() => { try { process.kill(second, 'SIGKILL') } catch {} })
+    process.kill(second, 'SIGTERM')
+    await child.exited
+    t.ok(child.logged('graceful: successor ready').length === 1)
   })
 
   t.test('docker: the app drains on SIGTERM and exits 0 with the report', async (t) => {

@@ -46,9 +46,9 @@ function boot (): State {
   const s: State = { members: new Set(), signals: new Map(), inherited: [], predecessor: null, announced: false, inProgress: false }
   const fds = process.env[ENV_FDS]
   const parent = Number(process.env[ENV_PARENT])
-  // Our own children must not believe they inherited these.
+  // Our own children must not believe they inherited these sockets. ENV_PARENT stays: it tells the app
+  // it is a successor (whose IPC channel belongs to its predecessor).
   delete process.env[ENV_FDS]
-  delete process.env[ENV_PARENT]
   if (fds !== undefined && Number.isInteger(parent)) {
     s.predecessor = parent
     s.inherited = parseInherited(fds)
