@@ -8,7 +8,9 @@ const g = graceful({
   timeout: 5000,
   readiness: { path: '/readyz' },
   liveness: { path: '/livez' },
-  routes: { 'GET /events': { abortOnDrain: true } }
+  routes: { 'GET /events': { abortOnDrain: true } },
+  // SIGHUP: a successor takes over the socket, then this process drains (zero-downtime restart).
+  restart: { pidFile: process.env.PID_FILE ?? '/tmp/graceful-demo.pid', timeout: 20_000 }
 })
 g.beforeDrain(async () => { await sleep(100) }, { name: 'deregister from service discovery' })
 g.afterDrain(async () => { await sleep(150) }, { name: 'close database pool' })
@@ -35,5 +37,6 @@ app.get('/events', (req, res) => {
 })
 
 const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
-  process.send?.({ port: (server.address() as { port: number }).port })
+  // A successor's IPC channel belongs to its predecessor: only the first process reports its port.
+  if (process.env.GRACEFUL_RESTART_PARENT === undefined) process.send?.({ port: (server.address() as { port: number }).port })
 })

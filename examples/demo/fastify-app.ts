@@ -9,7 +9,9 @@ await app.register(graceful, {
   delay: 1000, // lame-duck: readiness says 503 while load balancers take us out
   timeout: 5000,
   readiness: { path: '/readyz' },
-  liveness: { path: '/livez' }
+  liveness: { path: '/livez' },
+  // SIGHUP: a successor takes over the socket, then this process drains (zero-downtime restart).
+  restart: { pidFile: process.env.PID_FILE ?? '/tmp/graceful-demo.pid', timeout: 20_000 }
 })
 
 app.graceful.beforeDrain(async () => { await sleep(100) }, { name: 'deregister from service discovery' })
@@ -35,4 +37,5 @@ app.get('/events', { config: { graceful: { abortOnDrain: true } } }, (request, r
 })
 
 await app.listen({ port: Number(process.env.PORT ?? 3000), host: '127.0.0.1' })
-process.send?.({ port: (app.server.address() as { port: number }).port })
+// A successor's IPC channel belongs to its predecessor: only the first process reports its port.
+if (process.env.GRACEFUL_RESTART_PARENT === undefined) process.send?.({ port: (app.server.address() as { port: number }).port })

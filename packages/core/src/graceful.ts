@@ -229,7 +229,9 @@ export class Graceful {
 
   /** Readiness: serving, and the user's check passes. */
   async isReady (): Promise<boolean> {
-    if (this.#phase !== 'serving') return false
+    // In a restart drain the address stays ready: the successor serves it. A probe that reaches us on an
+    // old connection must not make a load balancer take the instance out.
+    if (this.#phase !== 'serving' && this.drainMode !== 'restart') return false
     const check = this.options.readiness?.check
     if (check == null) return true
     try {
@@ -437,7 +439,9 @@ export class Graceful {
     this.log.info({ reason, delay: o.delay, inFlight: this.#inFlight.size }, 'graceful: shutdown started')
 
     // The lame-duck time lasts the delay, and at least until the beforeDrain hooks (deregistration) end.
-    const delay = new Promise<void>((resolve) => { this.#timers.push(setTimeout(resolve, o.delay)) })
+    // A restart drain has none: the successor already serves the same address, nothing has to notice.
+    const ms = this.drainMode === 'restart' ? 0 : o.delay
+    const delay = new Promise<void>((resolve) => { this.#timers.push(setTimeout(resolve, ms)) })
     for (const hook of this.#before) hooks.push(await this.#hook(hook, reason))
     await delay
 
