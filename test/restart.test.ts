@@ -78,13 +78,22 @@ function procState (pid: number): string | undefined {
   return procStat(pid)?.state
 }
 
-/** Live (non-zombie) processes of a process group. */
+/** Is `pid` a generation of the fixture app (not a helper such as tsx's esbuild service)? */
+function isFixture (pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('restart-app')
+  } catch {
+    return false
+  }
+}
+
+/** Live (non-zombie) generations of the fixture app in a process group. */
 function groupMembers (pgid: number): number[] {
   const members: number[] = []
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue
     const stat = procStat(Number(name))
-    if (stat !== undefined && stat.pgrp === pgid && stat.state !== 'Z') members.push(Number(name))
+    if (stat !== undefined && stat.pgrp === pgid && stat.state !== 'Z' && isFixture(Number(name))) members.push(Number(name))
   }
   return members
 }
@@ -103,10 +112,10 @@ async function gone (pid: number, bound = BOUND_MS): Promise<number> {
 }
 
 /** Rejects after `ms` with a message saying what did not happen. */
-function bounded<T> (promise: Promise<T>, what: string, ms = BOUND_MS): Promise<T> {
+function bounded<T> (promise: Promise<T>, what: string | (() => string), ms = BOUND_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
+    timer = setTimeout(() => reject(new Error(`${typeof what === 'function' ? what() : what}: not within ${ms} ms`)), ms)
   })
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
 }
@@ -231,7 +240,7 @@ class Family {
         this.#waiters.push(test)
       }
       test()
-    }), `${what}; output so far:\n${this.output}\n`, ms)
+    }), () => `${what}; output:\n${this.output}\n`, ms)
   }
 
   /** Log entries with this exact message, optionally from one process only. */
@@ -290,16 +299,10 @@ class Family {
     } catch {}
     // Should a successor have left the group, it is still ours: it runs our fixture.
     for (const pid of this.known) {
-      if (!alive(pid)) continue
-      let cmdline = ''
+      if (!alive(pid) || !isFixture(pid)) continue
       try {
-        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        process.kill(pid, 'SIGKILL')
       } catch {}
-      if (cmdline.includes('restart-app')) {
-        try {
-          process.kill(pid, 'SIGKILL')
-        } catch {}
-      }
     }
   }
 }
@@ -564,7 +567,7 @@ for (const adapter of ADAPTERS) {
       const first = performance.now()
       process.kill(family.pid, 'SIGHUP')
       const seen = await Promise.race([
-        family.waitLog('graceful: restart requested', { from: family.pid }).then(() => true),
+        family.waitLog('graceful: restart requested', { from: family.pid }).then(() => true, () => false),
         sleep(10).then(() => false)
       ])
       process.kill(family.pid, 'SIGHUP')

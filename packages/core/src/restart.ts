@@ -193,22 +193,17 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
 
   state.inProgress = true
   const timeout = Math.max(...members.map((m) => m.restartOptions.timeout))
-  let child: ChildProcess
-  try {
-    child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      // PWD, when set, is the path the user started from: a symlinked release folder is read anew.
-      cwd: process.env.PWD ?? process.cwd(),
-      env: {
-        ...process.env,
-        [ENV_FDS]: JSON.stringify(sockets.map((s, i) => ({ fd: FIRST_FD + i, address: s.address, port: s.port }))),
-        [ENV_PARENT]: String(process.pid)
-      },
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...sockets.map((s) => s.fd)]
-    })
-  } catch (err) {
-    state.inProgress = false
-    return log('error', { reason: (err as Error).message }, 'graceful: restart failed')
-  }
+  // spawn() reports its failures through 'error' (ENOENT, EMFILE, …), handled below with the others.
+  const child: ChildProcess = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    // PWD, when set, is the path the user started from: a symlinked release folder is read anew.
+    cwd: process.env.PWD ?? process.cwd(),
+    env: {
+      ...process.env,
+      [ENV_FDS]: JSON.stringify(sockets.map((s, i) => ({ fd: FIRST_FD + i, address: s.address, port: s.port }))),
+      [ENV_PARENT]: String(process.pid)
+    },
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...sockets.map((s) => s.fd)]
+  })
   log('info', { pid: child.pid }, 'graceful: successor started')
 
   const outcome = await new Promise<string | null>((resolve) => {
@@ -235,6 +230,7 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
   if (child.connected) child.disconnect()
   child.unref()
   const reports = await Promise.all(members.map((m) => m.restartDrain()))
+  state.inProgress = false
   process.exit(Math.max(0, ...reports.map((r) => r.exitCode)))
 }
 
