@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { renameSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { Server as NetServer } from 'node:net'
 import type { Logger } from './options.js'
 import type { ShutdownReport } from './graceful.js'
@@ -52,8 +52,13 @@ function boot (): State {
   if (fds !== undefined && Number.isInteger(parent)) {
     s.predecessor = parent
     s.inherited = parseInherited(fds)
-    // The IPC channel closes when the predecessor exits.
-    process.once('disconnect', () => { s.predecessor = null })
+    // The predecessor keeps the IPC channel open until it exits; its closing is the one sure sign that
+    // the predecessor is gone (a pid check would count a zombie not yet reaped as alive).
+    process.once('disconnect', () => {
+      for (const m of s.members) m.log.info({ pid: s.predecessor }, 'graceful: predecessor exited')
+      s.predecessor = null
+    })
+    process.channel?.unref()
   } else if (process.env.LISTEN_PID === String(process.pid) && Number(process.env.LISTEN_FDS) > 0) {
     // systemd socket activation: the sockets are fds 3, 4, …, taken by listen() calls in order.
     for (let i = 0; i < Number(process.env.LISTEN_FDS); i++) {
@@ -162,16 +167,23 @@ function refusal (): string | null {
   if (process.platform === 'win32') return 'in-place restart needs Unix file descriptor passing; not on Windows'
   if (process.pid === 1) return 'this is PID 1: the container would stop with this process; run it under graceful-cluster instead'
   if (process.env.pm_id !== undefined) return 'running under pm2, which restarts processes itself: use pm2 reload'
-  if (state.predecessor !== null && alive(state.predecessor)) return `the previous process (pid ${state.predecessor}) has not exited yet`
+  if (state.predecessor !== null && running(state.predecessor)) return `the previous process (pid ${state.predecessor}) has not exited yet`
   return null
 }
 
-function alive (pid: number): boolean {
+/** Is `pid` still running? A zombie (exited, not yet reaped by its parent) is not. */
+function running (pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch {
     return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z'
+  } catch {
+    // No /proc (macOS): the signal check has to do.
+    return true
   }
 }
 
@@ -179,7 +191,7 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
   const members = [...state.members].filter((m) => m.restartOptions.signal === signal)
   const log = (level: 'info' | 'warn' | 'error', obj: object, msg: string): void => { for (const m of members) m.log[level](obj, msg) }
   if (state.inProgress) return log('warn', { signal }, 'graceful: restart already in progress, signal ignored')
-  if (members.some((m) => m.phase !== 'serving')) return log('warn', { signal }, 'graceful: restart refused: the shutdown has started')
+  if (members.some((m) => m.phase !== 'serving')) return log('warn', { reason: 'the shutdown has started' }, 'graceful: restart refused')
   const refused = refusal()
   if (refused !== null) return log('warn', { reason: refused }, 'graceful: restart refused')
   log('info', { signal }, 'graceful: restart requested')
@@ -226,8 +238,9 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
     return
   }
   log('info', { pid: child.pid }, 'graceful: successor ready')
-  // The successor lives on without us: no IPC channel, no reference keeping this process alive.
-  if (child.connected) child.disconnect()
+  // The successor lives on without us. The IPC channel stays open (unref'd) until we exit: its closing
+  // tells the successor that we are gone and it may restart in turn.
+  child.channel?.unref()
   child.unref()
   const reports = await Promise.all(members.map((m) => m.restartDrain()))
   state.inProgress = false
