@@ -5,7 +5,8 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -205,7 +206,8 @@ t.test('under systemd socket activation the first start takes the socket from LI
   // LISTEN_PID must be the pid of the process that reads it: the shell sets it, then execs node.
   const node = [process.execPath, ...process.execArgv, FIXTURE].map((a) => `'${a}'`).join(' ')
   const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec ${node}`], {
-    env: { ...process.env, RESTART_MODE: 'ok', PID_FILE: pidFile },
+    // An explicit port: under socket activation the sockets are taken in order, whatever the port says.
+    env: { ...process.env, RESTART_MODE: 'ok', PID_FILE: pidFile, LISTEN_PORT: '1' },
     stdio: ['ignore', 'ignore', 'pipe', fd]
   })
   let stderr = ''
@@ -216,4 +218,93 @@ t.test('under systemd socket activation the first start takes the socket from LI
   child.kill('SIGTERM')
   const [code] = await once(child, 'exit')
   t.equal(code, 0)
+})
+
+t.test('listen() arguments: a port (number, string, options) is ours to match; a path, fd or handle is not', async (t) => {
+  const { wanted, parseInherited } = await import('../packages/core/src/restart.js')
+  t.same(wanted([3000, '127.0.0.1', () => {}]), { port: 3000, host: '127.0.0.1' })
+  t.same(wanted(['3000']), { port: 3000, host: undefined })
+  t.same(wanted([{ port: 0, host: '::1' }]), { port: 0, host: '::1' })
+  t.same(wanted([{}]), { port: 0, host: undefined })
+  t.equal(wanted(['/tmp/app.sock']), null)
+  t.equal(wanted([{ fd: 3 }]), null)
+  t.equal(wanted([{ path: '/tmp/app.sock' }]), null)
+  t.equal(wanted([{ handle: {} }]), null)
+  t.same(parseInherited('[{"fd":4,"address":"127.0.0.1","port":80},{"fd":"x"}]'), [{ fd: 4, address: '127.0.0.1', port: 80, claimed: false, listening: false }])
+  t.same(parseInherited('not json'), [], 'a damaged variable inherits nothing rather than crashing the start-up')
+})
+
+t.test('a process is running until it has exited', async (t) => {
+  const { running } = await import('../packages/core/src/restart.js')
+  t.equal(running(process.pid), true)
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
+  await once(child, 'exit')
+  t.equal(running(child.pid as number), false)
+})
+
+t.test('a pid file that cannot be written is logged, and the server serves all the same', async (t) => {
+  const logs: LogEntry[] = []
+  const server = http.createServer((_req, res) => { res.end('ok') })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  // Attached when already listening: the pid file is written at once.
+  const g = new Graceful({ signals: false, logger: captureLogger(logs), restart: { pidFile: join(t.testdir({}), 'missing', 'app.pid') } })
+  g.attach(server)
+  t.teardown(async () => { await g.shutdown(); server.close() })
+  t.match(logs.find((l) => l.msg === 'graceful: could not write the pid file'), { level: 'error' })
+  t.equal(await get((server.address() as AddressInfo).port), 'ok')
+})
+
+t.test('a successor takes each socket by port and host, or by port; Unix sockets are not handed over', async (t) => {
+  // Unix socket paths must stay short (108 bytes): a folder of our own under the system's temp dir.
+  const dir = mkdtempSync(join(tmpdir(), 'graceful-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const pidFile = join(dir, 'app.pid')
+  const p = await predecessor(t, 'many', { pidFile, timeout: BOUND_MS })
+  const second = http.createServer((_req, res) => { res.end(String(process.pid)) })
+  const pipe = http.createServer()
+  p.g.attach(second).attach(pipe)
+  second.listen(0, '127.0.0.1')
+  pipe.listen(join(dir, 'old.sock'))
+  await Promise.all([once(second, 'listening'), once(pipe, 'listening')])
+  const port2 = (second.address() as AddressInfo).port
+  const spare = http.createServer().listen(0, '127.0.0.1')
+  await once(spare, 'listening')
+  process.env.EXTRA_PORT = String((spare.address() as AddressInfo).port)
+  spare.close()
+  const pwd = process.env.PWD
+  process.env.PORTS = `${p.port},${port2}`
+  process.env.PIPE = join(dir, 'new.sock')
+  // Without PWD the successor starts in our working directory.
+  delete process.env.PWD
+  t.teardown(() => {
+    process.env.PWD = pwd
+    delete process.env.PORTS
+    delete process.env.PIPE
+    delete process.env.EXTRA_PORT
+    second.close()
+    pipe.close()
+  })
+  process.emit('SIGHUP', 'SIGHUP')
+  const started = await bounded(p.logged('graceful: successor started'), 'the successor starting')
+  const successor = started.obj.pid as number
+  t.teardown(() => { try { process.kill(successor, 'SIGKILL') } catch {} })
+  await bounded(p.logged('graceful: successor ready'), 'the successor being ready')
+  await bounded(p.g.shutdown(), 'the restart drain')
+  t.equal(await get(p.port), String(successor), 'the first port, taken by port and host')
+  t.equal(await get(port2), String(successor), 'the second port, taken by port alone')
+  t.equal(readFileSync(`${pidFile}.late`, 'utf8').trim(), String(successor), 'an instance made after the take-over writes its pid file at once')
+  process.kill(successor, 'SIGTERM')
+  await until(() => gone(successor), 'the successor exiting')
+})
+
+t.test('the restart signal handler stays while any instance still wants it', async (t) => {
+  const before = process.listenerCount('SIGUSR2')
+  const a = new Graceful({ signals: false, logger: false, restart: { signal: 'SIGUSR2' } })
+  const b = new Graceful({ signals: false, logger: false, restart: { signal: 'SIGUSR2' } })
+  t.equal(process.listenerCount('SIGUSR2'), before + 1, 'one handler for both')
+  await a.shutdown()
+  t.equal(process.listenerCount('SIGUSR2'), before + 1, 'still there for the other')
+  await b.shutdown()
+  t.equal(process.listenerCount('SIGUSR2'), before, 'gone with the last')
 })

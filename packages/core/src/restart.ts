@@ -69,7 +69,8 @@ function boot (): State {
   return s
 }
 
-function parseInherited (text: string): Inherited[] {
+/** @internal */
+export function parseInherited (text: string): Inherited[] {
   try {
     const list = JSON.parse(text) as Array<{ fd: number, address: string, port: number }>
     return list.filter((i) => Number.isInteger(i.fd)).map((i) => ({ ...i, claimed: false, listening: false }))
@@ -79,7 +80,8 @@ function parseInherited (text: string): Inherited[] {
 }
 
 /** The port (and host) a listen() call asks for, or null for a path, a handle or an fd. */
-function wanted (args: unknown[]): { port: number, host: string | undefined } | null {
+/** @internal */
+export function wanted (args: unknown[]): { port: number, host: string | undefined } | null {
   const [first, second] = args
   if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
     return { port: Number(first), host: typeof second === 'string' ? second : undefined }
@@ -100,16 +102,17 @@ function patchListen (s: State): void {
   NetServer.prototype.listen = function gracefulListen (this: NetServer, ...args: unknown[]) {
     const want = wanted(args)
     const free = s.inherited.filter((i) => !i.claimed)
+    const byPort = want === null || want.port === 0 ? [] : free.filter((i) => i.port === want.port)
+    // The same port and host first (a dual-stack app has one port on two addresses), then the port alone;
+    // port 0, or sockets of unknown port (socket activation), go in order.
     const match = want === null
       ? undefined
-      : free.find((i) => i.port === want.port && want.port !== 0 && (want.host === undefined || i.address === want.host)) ??
-        free.find((i) => i.port === want.port && want.port !== 0) ??
-        (want.port === 0 || free[0]?.port === 0 ? free[0] : undefined)
+      : byPort.find((i) => i.address === want.host) ?? byPort[0] ?? (want.port === 0 || free[0]?.port === 0 ? free[0] : undefined)
     if (match === undefined) return Reflect.apply(original, this, args) as NetServer
     match.claimed = true
     this.once('listening', () => {
       match.listening = true
-      if (s.inherited.every((i) => i.listening)) announce(s)
+      if (!s.announced && s.inherited.every((i) => i.listening)) announce(s)
     })
     const callback = args.find((a) => typeof a === 'function')
     return Reflect.apply(original, this, callback === undefined ? [{ fd: match.fd }] : [{ fd: match.fd }, callback]) as NetServer
@@ -118,7 +121,6 @@ function patchListen (s: State): void {
 
 /** Every inherited socket is listening again: write the pid file and tell the predecessor. */
 function announce (s: State): void {
-  if (s.announced) return
   s.announced = true
   for (const m of s.members) writePidFile(m)
   if (s.predecessor !== null) process.send?.({ graceful: 'ready', pid: process.pid })
@@ -172,7 +174,8 @@ function refusal (): string | null {
 }
 
 /** Is `pid` still running? A zombie (exited, not yet reaped by its parent) is not. */
-function running (pid: number): boolean {
+/** @internal */
+export function running (pid: number): boolean {
   try {
     process.kill(pid, 0)
   } catch {
@@ -181,8 +184,8 @@ function running (pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return stat[stat.lastIndexOf(')') + 2] !== 'Z'
+  /* c8 ignore next 4 - no /proc outside Linux (macOS): the signal check has to do there */
   } catch {
-    // No /proc (macOS): the signal check has to do.
     return true
   }
 }
@@ -197,11 +200,14 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
   log('info', { signal }, 'graceful: restart requested')
 
   const servers = [...new Set(members.flatMap((m) => m.listeningServers()))]
-  const sockets = servers.map((server) => {
+  const sockets: Array<{ fd: number, address: string, port: number }> = []
+  for (const server of servers) {
     const address = server.address()
     const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd
-    return { fd, address: typeof address === 'object' && address !== null ? address.address : '', port: typeof address === 'object' && address !== null ? address.port : 0 }
-  }).filter((s): s is { fd: number, address: string, port: number } => typeof s.fd === 'number' && s.fd >= 0)
+    // TCP listeners only: a Unix-socket server's successor binds its own path.
+    if (typeof address !== 'object' || address === null || typeof fd !== 'number' || fd < 0) continue
+    sockets.push({ fd, address: address.address, port: address.port })
+  }
 
   state.inProgress = true
   const timeout = Math.max(...members.map((m) => m.restartOptions.timeout))
@@ -244,6 +250,8 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
   child.unref()
   const reports = await Promise.all(members.map((m) => m.restartDrain()))
   state.inProgress = false
+  // Exiting closes the channel anyway; closing it first says the same to the successor a little sooner.
+  if (child.connected) child.disconnect()
   process.exit(Math.max(0, ...reports.map((r) => r.exitCode)))
 }
 
