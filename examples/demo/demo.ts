@@ -33,8 +33,8 @@ interface Report {
   exitCode: number
 }
 
-const LOAD_MS = 2000
-const RESTARTED_MS = 1500
+const LOAD_MS = 1500
+const RESTARTED_MS = 1000
 const KEEP_ALIVE_CLIENTS = 16
 const SLOW_CLIENTS = 4
 const tty = process.stdout.isTTY === true

@@ -173,8 +173,7 @@ function refusal (): string | null {
   return null
 }
 
-/** Is `pid` still running? A zombie (exited, not yet reaped by its parent) is not. */
-/** @internal */
+/** @internal Is `pid` still running? A zombie (exited, not yet reaped by its parent) is not. */
 export function running (pid: number): boolean {
   try {
     process.kill(pid, 0)
