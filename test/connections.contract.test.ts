@@ -8,6 +8,7 @@ import { RawClient, connectError, get, keepAliveAgent, request, type Closed } fr
 import { deferred, type Harness, type StartOptions, type TestApp } from './helpers/harness.js'
 import { harnesses } from './helpers/harnesses.js'
 import { startLoad } from './helpers/load.js'
+import { settleWithin } from './helpers/bounded.js'
 
 // The subtest type, from t.test's last overload, test(cb).
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -16,17 +17,7 @@ type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 const NO_HANG_MS = 10_000
 
 /** Fails with a clear message instead of hanging when `promise` does not settle in `ms`. */
-async function within<T> (promise: Promise<T>, what: string, ms = NO_HANG_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const bound = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, bound])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const within = <T>(promise: Promise<T>, what: string, ms = NO_HANG_MS): Promise<T> => settleWithin(promise, what, ms)
 
 /** Resolves once `condition()` holds, checking once per event-loop turn (after each poll for I/O). */
 async function until (condition: () => boolean, what: string): Promise<void> {

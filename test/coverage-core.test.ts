@@ -12,21 +12,12 @@ import { once } from 'node:events'
 import { Graceful, resolveRouteOptions, type GracefulOptions, type Integration, type RouteOptions, type ShutdownReport } from '@graceful/core'
 import { captureLogger, deferred, Holds, portOf, UPGRADE_RESPONSE, type LogEntry } from './helpers/harness.js'
 import { get, probe, RawConnection } from './helpers/http-lite.js'
+import { settleWithin } from './helpers/bounded.js'
 
 // Proves "does not hang" only; machines are noisy.
 const BOUND_MS = 5000
 
-async function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${BOUND_MS} ms`)), BOUND_MS)
-  })
-  try {
-    return await Promise.race([promise, limit])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => settleWithin(promise, what, BOUND_MS)
 
 // A self-signed EC certificate for 127.0.0.1/localhost, valid until 2126: test-only, no secret.
 const KEY = `-----BEGIN PRIVATE KEY-----

@@ -10,21 +10,12 @@ import { once } from 'node:events'
 import { graceful, type GracefulMiddleware } from '@graceful/express'
 import { captureLogger, portOf, type LogEntry } from './helpers/harness.js'
 import { get, probe, RawConnection } from './helpers/http-lite.js'
+import { settleWithin } from './helpers/bounded.js'
 
 // Proves "does not hang" only; machines are noisy.
 const BOUND_MS = 5000
 
-async function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${BOUND_MS} ms`)), BOUND_MS)
-  })
-  try {
-    return await Promise.race([promise, limit])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => settleWithin(promise, what, BOUND_MS)
 
 /** app.listen() on port 0, with the server closed and `g` shut down at teardown. */
 async function listen (t: Test, app: Express | http.RequestListener, g: GracefulMiddleware): Promise<http.Server> {

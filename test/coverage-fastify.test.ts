@@ -7,21 +7,12 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { graceful } from '@graceful/fastify'
 import { captureLogger, deferred, Holds, portOf, type LogEntry } from './helpers/harness.js'
 import { get, RawConnection } from './helpers/http-lite.js'
+import { settleWithin } from './helpers/bounded.js'
 
 // Proves "does not hang" only; machines are noisy.
 const BOUND_MS = 5000
 
-async function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${BOUND_MS} ms`)), BOUND_MS)
-  })
-  try {
-    return await Promise.race([promise, limit])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => settleWithin(promise, what, BOUND_MS)
 
 /** An app with the plugin registered (not awaited) and a logger that tells when the drain starts. */
 function appWith (t: Test, logs: LogEntry[]): { app: FastifyInstance, draining: Promise<void>, holds: Holds } {

@@ -10,21 +10,12 @@ import { Graceful, type GracefulOptions, type RouteOptions } from '@graceful/cor
 import { graceful, type GracefulMiddleware } from '@graceful/express'
 import { deferred, Holds, portOf, type Deferred, type LogEntry } from './helpers/harness.js'
 import { get, post, probe, RawConnection, send } from './helpers/http-lite.js'
+import { settleWithin } from './helpers/bounded.js'
 
 // Proves "does not hang" only; machines are noisy.
 const BOUND_MS = 5000
 
-async function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${BOUND_MS} ms`)), BOUND_MS)
-  })
-  try {
-    return await Promise.race([promise, limit])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => settleWithin(promise, what, BOUND_MS)
 
 /** A silent logger that tells when the drain starts (the core logs 'graceful: draining' at that moment). */
 function drainLogger (): { logger: { info: (o: object, m?: string) => void, warn: () => void, error: () => void }, draining: Promise<void> } {

@@ -10,6 +10,7 @@ import { Graceful as CoreGraceful, type GracefulOptions, type RouteOptions } fro
 import { graceful, Graceful } from '@graceful/fastify'
 import { deferred, Holds, portOf, type Deferred, type LogEntry } from './helpers/harness.js'
 import { get, probe, RawConnection, send } from './helpers/http-lite.js'
+import { settleWithin } from './helpers/bounded.js'
 
 // Proves "does not hang" only; machines are noisy.
 const BOUND_MS = 5000
@@ -75,17 +76,7 @@ async function build (t: Test, o: BuildOptions = {}): Promise<Built> {
 }
 
 /** Rejects if `promise` takes longer than BOUND_MS: proves "no hang" without asserting timings. */
-async function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${BOUND_MS} ms`)), BOUND_MS)
-  })
-  try {
-    return await Promise.race([promise, limit])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => settleWithin(promise, what, BOUND_MS)
 
 t.test('app.close() drains a held request, then runs afterDrain hooks, then Fastify onClose hooks', async (t) => {
   const order: string[] = []

@@ -13,21 +13,12 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Graceful, type GracefulOptions } from '@graceful/core'
 import { captureLogger, type LogEntry } from './helpers/harness.js'
+import { settleWithin } from './helpers/bounded.js'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/restart-successor.ts', import.meta.url))
 const BOUND_MS = 30_000
 
-async function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${BOUND_MS} ms`)), BOUND_MS)
-  })
-  try {
-    return await Promise.race([promise, limit])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => settleWithin(promise, what, BOUND_MS)
 
 function gone (pid: number): boolean {
   try {
