@@ -10,18 +10,13 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { connect } from 'node:net'
 import WebSocket from 'ws'
 import { GRACE_MARGIN_MS, checkGracePeriod, requiredGracePeriodMs } from '../examples/kubernetes/grace-period.js'
+import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
+import type { ShutdownReport } from '@graceful/core'
 
 // Generous: a forked child compiles TypeScript on a loaded 2-core machine. Only proves "no hang".
 const BOUND_MS = 20_000
 
-// As in test/signals.test.ts: children keep our --conditions=graceful-source but load TypeScript through
-// tsx (much faster to start than tap's loader), and record no coverage (tsx's transform and ts-node's do
-// not merge); the examples are not the product, packages/*/src is.
-const EXEC_ARGV = [
-  ...process.execArgv.filter((arg) => !arg.includes('@tapjs/')),
-  `--import=${import.meta.resolve('tsx')}`
-]
-const CHILD_ENV: NodeJS.ProcessEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', HOST: '127.0.0.1', PORT: '0' }
+const CHILD_ENV = fixtureEnv({ HOST: '127.0.0.1', PORT: '0' })
 
 const JOBS = 3
 t.setTimeout(180_000)
@@ -33,17 +28,8 @@ interface Exit {
   ms: number
 }
 
-interface Report {
-  reason: string
-  inFlightAtStart: number
-  completed: number
-  rejected: number
-  aborted: number
-  destroyedSockets: number
-  hooks: Array<{ name: string, ms: number, error?: string }>
-  timedOut: boolean
-  exitCode: 0 | 1
-}
+/** A report as the child logged it. */
+type Report = ShutdownReport
 
 class Child {
   readonly proc: ChildProcess
@@ -57,7 +43,7 @@ class Child {
 
   constructor (example: string, env: NodeJS.ProcessEnv) {
     this.proc = fork(new URL(`../examples/${example}/app.ts`, import.meta.url), [], {
-      execArgv: EXEC_ARGV,
+      execArgv: FIXTURE_EXEC_ARGV,
       env: { ...CHILD_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })

@@ -14,6 +14,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
 
 type Adapter = 'fastify' | 'express'
 const ADAPTERS: Adapter[] = ['fastify', 'express']
@@ -25,12 +26,6 @@ const DRAIN_BOUND_MS = 15_000
 // The acceptance scenario's own pacing: load runs this long between restarts.
 const LOAD_BETWEEN_RESTARTS_MS = 2_000
 
-// As in test/signals.test.ts: children load TypeScript through tsx, keep --conditions=graceful-source, and
-// record no coverage. Successors inherit this execArgv from the first process.
-const EXEC_ARGV = [
-  ...process.execArgv.filter((arg) => !arg.includes('@tapjs/')),
-  `--import=${import.meta.resolve('tsx')}`
-]
 const FIXTURE_ENV_KEYS = ['PORT', 'ADMIN_PORT', 'PID_FILE', 'RESTART_TIMEOUT', 'FAIL_ONCE_FILE', 'NEVER_READY_FILE',
   'GRACEFUL_RESTART_FDS', 'GRACEFUL_RESTART_PARENT', 'LISTEN_FDS', 'LISTEN_PID', 'pm_id']
 
@@ -182,8 +177,8 @@ class Family {
     const base: NodeJS.ProcessEnv = { ...process.env }
     for (const key of FIXTURE_ENV_KEYS) delete base[key]
     this.proc = fork(new URL('./fixtures/restart-app.ts', import.meta.url), [], {
-      execArgv: EXEC_ARGV,
-      env: { ...base, _TAPJS_PROCESSINFO_COVERAGE_: '0', FIXTURE_ADAPTER: adapter, PID_FILE: this.pidFile, ...env },
+      execArgv: FIXTURE_EXEC_ARGV,
+      env: fixtureEnv({ FIXTURE_ADAPTER: adapter, PID_FILE: this.pidFile, ...env }, base),
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // A process group of its own: teardown kills every generation at once.
       detached: true

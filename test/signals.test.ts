@@ -5,22 +5,14 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { Agent, request } from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FixtureConfig, ReadyMessage } from './fixtures/fixture-common.js'
+import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
+import type { ShutdownReport } from '@graceful/core'
 
 type Adapter = 'fastify' | 'express'
 const ADAPTERS: Adapter[] = ['fastify', 'express']
 const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']
 // Generous: a forked child compiles TypeScript on a loaded 2-core machine. Only proves "no hang".
 const BOUND_MS = 20_000
-
-// A child keeps our --conditions=graceful-source but loads TypeScript through tsx: tap's TypeScript loader
-// takes 5 to 10 s to start a fixture on a busy machine, tsx one or two. tsx's transform of a file differs
-// from ts-node's, and merging the two corrupts the coverage report, so children record none
-// (_TAPJS_PROCESSINFO_COVERAGE_=0): they prove behaviour; test/signals-unit.test.ts covers the branches.
-const EXEC_ARGV = [
-  ...process.execArgv.filter((arg) => !arg.includes('@tapjs/')),
-  `--import=${import.meta.resolve('tsx')}`
-]
-const CHILD_ENV: NodeJS.ProcessEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' }
 
 // Each child spends most of its life starting up; a few at a time keep the file well inside its budget.
 const JOBS = 3
@@ -33,16 +25,8 @@ interface Exit {
   ms: number
 }
 
-interface Report {
-  reason: string
-  inFlightAtStart: number
-  completed: number
-  aborted: number
-  destroyedSockets: number
-  hooks: Array<{ name: string, ms: number, error?: string }>
-  timedOut: boolean
-  exitCode: 0 | 1
-}
+/** A report as the child logged it. */
+type Report = ShutdownReport
 
 class Child {
   readonly proc: ChildProcess
@@ -59,8 +43,8 @@ class Child {
 
   constructor (adapter: Adapter, config: FixtureConfig) {
     this.proc = fork(new URL(`./fixtures/${adapter}-app.ts`, import.meta.url), [], {
-      execArgv: EXEC_ARGV,
-      env: { ...CHILD_ENV, GRACEFUL_FIXTURE: JSON.stringify(config) },
+      execArgv: FIXTURE_EXEC_ARGV,
+      env: fixtureEnv({ GRACEFUL_FIXTURE: JSON.stringify(config) }),
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })
     this.proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
