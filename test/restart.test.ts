@@ -612,9 +612,9 @@ for (const adapter of ADAPTERS) {
       process.kill(family.pid, 'SIGHUP')
       const ready = await family.waitLog('graceful: successor ready', { from: family.pid })
       const successor = ready.data?.pid as number
-      // The successor is in service: it answers a new connection (the predecessor may still take one
-      // or two between its ready message and the close of its listener).
-      for (let i = 0; i < 100 && pidOf(await get(port, '/')) !== successor; i++);
+      // Once the predecessor has closed its listener (its drain started), every new connection reaches
+      // the successor. Before that, both accept from the shared socket.
+      await family.waitLog('graceful: draining', { from: family.pid })
       t.equal(pidOf(await get(port, '/')), successor, 'the successor serves')
       if (!alive(family.pid)) {
         t.comment('the predecessor was gone before the check: the successor became ready too late to test the refusal')
