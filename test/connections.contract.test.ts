@@ -160,6 +160,23 @@ for (const h of harnesses) {
       t.match(r, { inFlightAtStart: 0, completed: 0, rejected: 0, destroyedSockets: 0, timedOut: false, exitCode: 0 })
     })
 
+    t.test('closes a connection idle for longer than the grace at once, and one that just went idle only after its grace', async (t) => {
+      const s = await start(t, h, { options: { timeout: 30_000 } })
+      const old = await idleConnection(s)
+      // Ageing the connection is the point of this case, not a wait for something to settle.
+      await new Promise((resolve) => setTimeout(resolve, IDLE_GRACE_MS + 50))
+      const fresh = await idleConnection(s)
+      const order: string[] = []
+      void old.closed.then(() => order.push('old'))
+      void fresh.closed.then(() => order.push('fresh'))
+      const { report } = await s.drain()
+      assertClosedWithFin(t, await within(old.closed, 'the long-idle connection closing'), 'the long-idle connection')
+      t.same(order, ['old'], 'the long-idle connection closed while the fresh one still had its grace')
+      assertClosedWithFin(t, await within(fresh.closed, 'the fresh connection closing'), 'the fresh connection')
+      t.same(order, ['old', 'fresh'])
+      t.match(await report, { destroyedSockets: 0, timedOut: false, exitCode: 0 })
+    })
+
     t.test('closes a connection that never sent a byte promptly, with a FIN', async (t) => {
       const s = await start(t, h, { options: { timeout: 30_000 } })
       const { client: c } = await s.accepted()

@@ -76,27 +76,39 @@ interface TrackedServer extends NetServer {
   [kEngine]?: Graceful
 }
 
-/** Per-connection state, one object per socket, never per request. */
+/**
+ * Per-connection state, one object per socket, never per request. Kept small: it lives as long as the
+ * connection, and a server may hold tens of thousands of idle keep-alive connections.
+ */
 class Connection {
   inFlight = 0
   lastRes: TrackedResponse | null = null
   /** socket.bytesRead when its last request ended: anything beyond is a request on its way. */
   idleBytes = 0
-  /** When the drain saw it go idle (performance.now()). */
-  idleSince = 0
-  upgraded = false
-  /** An HTTP/2 connection: its session is closed with GOAWAY, never swept as idle. */
-  h2 = false
-  constructor (readonly engine: Graceful) {}
+  /**
+   * When it last went idle, in whole ms of performance.now() (a small integer is stored unboxed): when it
+   * opened, or when its last request ended. Idle longer than IDLE_GRACE_MS at the drain start: closed at once.
+   */
+  idleSince = Math.floor(performance.now())
+  /** Upgraded, or an HTTP/2 connection (closed through its session): never swept as idle. */
+  held = false
+  constructor (readonly engine: Graceful, readonly destroy: Socket['_destroy']) {}
 }
 
 interface TrackedSocket extends Socket {
   [kConn]?: Connection
 }
 
-function onSocketClose (this: TrackedSocket): void {
+/**
+ * Stands in for the socket's own `_destroy`, which every way of closing a socket goes through, to learn
+ * that it is gone. A 'close' listener would do the same at the price of some 200 bytes of heap per
+ * connection (measured: Node's HTTP server already listens for 'close', and a second listener makes it
+ * an array), and memory per idle keep-alive connection is what a busy server has most of.
+ */
+function destroyTracked (this: TrackedSocket, err: Error | null, callback: (error?: Error | null) => void): void {
   const conn = this[kConn] as Connection
   conn.engine._forget(this)
+  conn.destroy.call(this, err, callback)
 }
 
 function onResponseClose (this: TrackedResponse): void {
@@ -104,6 +116,7 @@ function onResponseClose (this: TrackedResponse): void {
   const conn = socket[kConn] as Connection
   if (--conn.inFlight === 0) {
     conn.idleBytes = socket.bytesRead
+    conn.idleSince = Math.floor(performance.now())
     // Holding the last response until the next request would let every response outlive a scavenge and
     // be promoted to the old generation: far dearer than the bookkeeping itself.
     conn.lastRes = null
@@ -157,6 +170,7 @@ export class Graceful {
   #promise: Promise<ShutdownReport> | null = null
   #drained: (() => void) | null = null
   #sweepTimer: NodeJS.Timeout | null = null
+  #sweepDue = Infinity
   #timers: NodeJS.Timeout[] = []
   #drainStart = 0
   #stats = { inFlightAtStart: 0, completed: 0, rejected: 0, aborted: 0, destroyedSockets: 0, timedOut: false }
@@ -288,7 +302,7 @@ export class Graceful {
     // app never asked for them, so we listen only beside a listener of the app's.
     const onUpgrade = function gracefulUpgrade (_req: IncomingMessage, socket: Socket): void {
       const conn = (socket as TrackedSocket)[kConn] ?? engine._adopt(socket as TrackedSocket)
-      conn.upgraded = true
+      conn.held = true
       engine.#idle.delete(socket as TrackedSocket)
       socket.on('end', onUpgradedEnd)
     }
@@ -395,11 +409,11 @@ export class Graceful {
 
   /** @internal */
   _adopt (socket: TrackedSocket): Connection {
-    const conn = new Connection(this)
-    conn.h2 = (socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2'
+    const conn = new Connection(this, socket._destroy)
+    conn.held = (socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2'
     socket[kConn] = conn
     this.#sockets.add(socket)
-    socket.on('close', onSocketClose)
+    socket._destroy = destroyTracked
     if (this.closing) this.#markIdle(socket, conn)
     return conn
   }
@@ -495,7 +509,7 @@ export class Graceful {
 
     for (const socket of this.#sockets) {
       const conn = socket[kConn] as Connection
-      if (conn.upgraded || conn.h2) continue
+      if (conn.held) continue
       if (conn.inFlight === 0) this.#markIdle(socket, conn)
       else if (conn.lastRes !== null) closeAfter(conn.lastRes)
     }
@@ -548,28 +562,31 @@ export class Graceful {
   }
 
   #markIdle (socket: TrackedSocket, conn: Connection): void {
-    if (conn.upgraded || conn.h2) return
-    conn.idleSince = performance.now()
+    if (conn.held) return
     this.#idle.add(socket)
-    this.#scheduleSweep(IDLE_GRACE_MS)
+    this.#scheduleSweep(conn.idleSince + IDLE_GRACE_MS)
   }
 
-  #scheduleSweep (ms: number): void {
-    if (this.#sweepTimer !== null) return
+  /** Makes sure a sweep runs at `due` (performance.now() time) or earlier. */
+  #scheduleSweep (due: number): void {
+    if (due >= this.#sweepDue) return
+    if (this.#sweepTimer !== null) clearTimeout(this.#sweepTimer)
+    this.#sweepDue = due
     // The check runs in setImmediate, after a poll phase: bytes that reached the kernel before the
     // timer fired are read first, and the request they carry then keeps its connection open.
-    this.#sweepTimer = setTimeout(() => setImmediate(() => this.#sweep()), ms)
+    this.#sweepTimer = setTimeout(() => setImmediate(() => this.#sweep()), Math.max(0, due - performance.now()))
     this.#sweepTimer.unref()
   }
 
   #sweep (): void {
     this.#sweepTimer = null
+    this.#sweepDue = Infinity
     const now = performance.now()
     let next = Infinity
     for (const socket of this.#idle) {
       const conn = socket[kConn] as Connection
       /* c8 ignore start - defensive: a new request (#lateRequest) or an upgrade removes the socket from the idle set first */
-      if (conn.inFlight > 0 || conn.upgraded) {
+      if (conn.inFlight > 0 || conn.held) {
         this.#idle.delete(socket)
         continue
       }
@@ -589,7 +606,7 @@ export class Graceful {
       this.#idle.delete(socket)
       socket.destroy()
     }
-    if (next !== Infinity) this.#scheduleSweep(Math.max(1, next - now))
+    if (next !== Infinity) this.#scheduleSweep(Math.max(now + 1, next))
   }
 
   #deadline (): void {
@@ -605,7 +622,7 @@ export class Graceful {
       const conn = socket[kConn] as Connection
       if (conn.inFlight > 0 || sockets.has(socket)) continue
       // An upgraded or HTTP/2 connection still open, or one whose request is still arriving.
-      if (conn.upgraded || conn.h2 || socket.bytesRead !== conn.idleBytes) sockets.add(socket)
+      if (conn.held || socket.bytesRead !== conn.idleBytes) sockets.add(socket)
       else socket.destroy()
     }
     if (sockets.size === 0) return
