@@ -543,13 +543,16 @@ export class Graceful {
   #armRouteTimer (res: TrackedResponse, timeout: number): void {
     const left = Math.max(0, this.#drainStart + timeout - performance.now())
     const timer = setTimeout(() => {
-      if (!this.#inFlight.has(res)) return
-      const cut = new Set([connectionOf(res)])
-      if (this.#pastDeadline && res.req.httpVersionMajor === 2) this.#lastOnSession(res, cut)
-      this.#cut([res], cut)
+      if (this.#inFlight.has(res)) this.#cutRoute(res)
     }, left)
     timer.unref()
     this.#timers.push(timer)
+  }
+
+  #cutRoute (res: TrackedResponse): void {
+    const cut = new Set([connectionOf(res)])
+    if (this.#pastDeadline && res.req.httpVersionMajor === 2) this.#lastOnSession(res, cut)
+    this.#cut([res], cut)
   }
 
   /**
