@@ -13,31 +13,12 @@ import { Graceful, resolveRouteOptions, type GracefulOptions, type Integration, 
 import { captureLogger, deferred, Holds, portOf, UPGRADE_RESPONSE, type LogEntry } from './helpers/harness.js'
 import { get, probe, RawConnection } from './helpers/http-lite.js'
 import { settleWithin } from './helpers/bounded.js'
+import { CERT, KEY } from './helpers/tls.js'
 
 // Proves "does not hang" only; machines are noisy.
 const BOUND_MS = 5000
 
 const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => settleWithin(promise, what, BOUND_MS)
-
-// A self-signed EC certificate for 127.0.0.1/localhost, valid until 2126: test-only, no secret.
-const KEY = `-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAHszgcHT8wvYLStm
-lT/45oyyBGsowBUOF/DERfEHs62hRANCAAQvVt1d/xfp9ko+RRnbERGHPyZmZHi2
-OXhd5xf1RHV7MipDNfmGllpF63+NnkFUn9pAPX+iovWra1es7/jFOCSo
------END PRIVATE KEY-----
-`
-const CERT = `-----BEGIN CERTIFICATE-----
-MIIBmjCCAUGgAwIBAgIUbQdS1ivqX9+jNYiWM7atcMYRKqMwCgYIKoZIzj0EAwIw
-FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyNjEzMzUzN1oYDzIxMjYxMTAy
-MTMzNTM3WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAAQvVt1d/xfp9ko+RRnbERGHPyZmZHi2OXhd5xf1RHV7MipDNfmGllpF
-63+NnkFUn9pAPX+iovWra1es7/jFOCSoo28wbTAdBgNVHQ4EFgQUGOeCGL7R324u
-+Bo2cqDH6VRxkQ8wHwYDVR0jBBgwFoAUGOeCGL7R324u+Bo2cqDH6VRxkQ8wDwYD
-VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwCgYIKoZI
-zj0EAwIDRwAwRAIfRkAL03NiHAOvr2veEst9vOtjgRVpFZ4t6vYxSqoDCQIhAOUR
-w1aFmjFcuBav7g//G/jpHhJLmp9CobPxys+owMyM
------END CERTIFICATE-----
-`
 
 interface Started {
   g: Graceful
@@ -603,9 +584,10 @@ t.test('an HTTP/2 stream still open at the deadline has its signal aborted, then
   stream.on('error', () => {})
   stream.end()
   await bounded(once(s.server, 'stream'), 'the stream reaching the server')
-  const closed = once(stream, 'close')
+  const closed = new Promise<void>((resolve) => { stream.on('close', resolve) })
   const report = await bounded(s.g.shutdown(), 'shutdown')
   await bounded(closed, 'the stream being cut')
+  t.equal(stream.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR, 'the client sees a reset with an error, not the end of a response')
   t.equal(signal?.aborted, true, 'its shutdownSignal aborted')
   t.match(report, { inFlightAtStart: 1, aborted: 1, timedOut: true, exitCode: 1 })
 })

@@ -319,6 +319,23 @@ t.test('examples', { jobs: JOBS }, async (t) => {
     t.match(child.reports(), [{ reason: 'SIGTERM', timedOut: true, destroyedSockets: 1, exitCode: 1 }])
   })
 
+  t.test('websockets-fastify: SIGTERM closes every client with 1001, the drain waits for them, exit 0', async (t) => {
+    const { child, port } = await start(t, 'websockets-fastify')
+    const clients = [0, 1].map(() => new WebSocket(`ws://127.0.0.1:${port}/ws`))
+    t.teardown(() => { for (const ws of clients) ws.terminate() })
+    const closed = clients.map((ws) => once(ws, 'close') as Promise<[number, Buffer]>)
+    const greeted = clients.map((ws) => once(ws, 'message') as Promise<[Buffer]>)
+    for (const [data] of await Promise.all(greeted)) t.equal(data.toString(), 'hello', 'connected and greeted')
+    t.match(await get(port, '/'), { status: 200 })
+    child.kill('SIGTERM')
+    for (const [code, reason] of await Promise.all(closed)) {
+      t.equal(code, 1001, 'close code 1001 (going away)')
+      t.equal(reason.toString(), 'server going away')
+    }
+    const report = await cleanExit(t, child)
+    t.same(report.hooks.map((h) => [h.name, h.error]), [['close websockets', undefined], ['fastify.close', undefined]])
+  })
+
   t.test('sse: the stream ends with event: bye at SIGTERM, then exit 0', async (t) => {
     const { child, port } = await start(t, 'sse')
     const stream = await new Promise<IncomingMessage>((resolve, reject) => {

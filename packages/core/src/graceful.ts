@@ -134,12 +134,35 @@ function onUpgradedEnd (this: TrackedSocket): void {
 
 interface Destroyable {
   readonly destroyed: boolean
-  destroy (): void
+  destroy (error?: Error): void
+}
+
+interface TrackedStream extends Destroyable {
+  readonly session: Http2Session | undefined
+}
+
+function streamOf (res: TrackedResponse): TrackedStream {
+  return (res as unknown as { stream: TrackedStream }).stream
 }
 
 /** What to destroy to cut a response: its socket, or for HTTP/2 its stream. */
 function connectionOf (res: TrackedResponse): Destroyable {
-  return res.req.httpVersionMajor === 2 ? (res as unknown as { stream: Destroyable }).stream : res.req.socket as Socket
+  if (res.req.httpVersionMajor !== 2) return res.req.socket as Socket
+  const stream = streamOf(res)
+  return {
+    get destroyed () { return stream.destroyed },
+    // Destroyed without an error, a stream is reset with NO_ERROR, which clients take for the normal end of
+    // the response: a cut response would look complete. With an error it is reset with INTERNAL_ERROR.
+    destroy () { stream.destroy(abortError('the drain deadline passed', 'GRACEFUL_DEADLINE')) }
+  }
+}
+
+/** The connection an HTTP/2 response's session runs on, read through the session's socket proxy. */
+function sessionConnectionOf (res: TrackedResponse): Connection | undefined {
+  const session = streamOf(res).session
+  /* c8 ignore next - defensive: a stream still in flight has a live session */
+  if (session === undefined || session.destroyed) return undefined
+  return (session.socket as TrackedSocket)[kConn]
 }
 
 function abortError (message: string, code: string): Error {
@@ -173,6 +196,7 @@ export class Graceful {
   #sweepDue = Infinity
   #timers: NodeJS.Timeout[] = []
   #drainStart = 0
+  #pastDeadline = false
   #stats = { inFlightAtStart: 0, completed: 0, rejected: 0, aborted: 0, destroyedSockets: 0, timedOut: false }
 
   constructor (options?: GracefulOptions, integration: Integration = {}) {
@@ -533,10 +557,28 @@ export class Graceful {
   #armRouteTimer (res: TrackedResponse, timeout: number): void {
     const left = Math.max(0, this.#drainStart + timeout - performance.now())
     const timer = setTimeout(() => {
-      if (this.#inFlight.has(res)) this.#cut([res], new Set([connectionOf(res)]))
+      if (this.#inFlight.has(res)) this.#cutRoute(res)
     }, left)
     timer.unref()
     this.#timers.push(timer)
+  }
+
+  #cutRoute (res: TrackedResponse): void {
+    const cut = new Set([connectionOf(res)])
+    if (this.#pastDeadline && res.req.httpVersionMajor === 2) this.#lastOnSession(res, cut)
+    this.#cut([res], cut)
+  }
+
+  /**
+   * Past the global deadline an HTTP/2 connection stays open only for streams with a longer timeout of
+   * their own. When the last of them is cut, so is the connection: its client may never close it.
+   */
+  #lastOnSession (res: TrackedResponse, cut: Set<Destroyable>): void {
+    const conn = sessionConnectionOf(res)
+    for (const other of this.#inFlight) {
+      if (other !== res && other.req.httpVersionMajor === 2 && sessionConnectionOf(other) === conn) return
+    }
+    for (const socket of this.#sockets) if (socket[kConn] === conn) cut.add(socket)
   }
 
   #closeListener (server: NetServer): void {
@@ -610,17 +652,23 @@ export class Graceful {
   }
 
   #deadline (): void {
+    this.#pastDeadline = true
     const requests: TrackedResponse[] = []
     const sockets = new Set<Destroyable>()
+    // HTTP/2 connections that carry such a request: a stream is not counted in its connection's inFlight.
+    const kept = new Set<Connection | undefined>()
     for (const res of this.#inFlight) {
       // Requests on routes with a timeout of their own keep it.
-      if (this.routeOf(res.req)?.timeout != null) continue
+      if (this.routeOf(res.req)?.timeout != null) {
+        if (res.req.httpVersionMajor === 2) kept.add(sessionConnectionOf(res))
+        continue
+      }
       requests.push(res)
       sockets.add(connectionOf(res))
     }
     for (const socket of this.#sockets) {
       const conn = socket[kConn] as Connection
-      if (conn.inFlight > 0 || sockets.has(socket)) continue
+      if (conn.inFlight > 0 || kept.has(conn) || sockets.has(socket)) continue
       // An upgraded or HTTP/2 connection still open, or one whose request is still arriving.
       if (conn.held || socket.bytesRead !== conn.idleBytes) sockets.add(socket)
       else socket.destroy()
@@ -644,12 +692,21 @@ export class Graceful {
       }
     }
     setImmediate(() => {
+      const h2: Destroyable[] = []
       for (const socket of sockets) {
-        if (socket.destroyed) continue
-        this.#stats.destroyedSockets++
-        socket.destroy()
+        // An HTTP/2 connection closes one turn after its streams, once their resets are written: closed
+        // in the same turn, the client sees its streams end as if they were complete.
+        if ((socket as TrackedSocket)[kConn]?.h2 === true) h2.push(socket)
+        else this.#destroy(socket)
       }
+      if (h2.length > 0) setImmediate(() => { for (const socket of h2) this.#destroy(socket) })
     })
+  }
+
+  #destroy (socket: Destroyable): void {
+    if (socket.destroyed) return
+    this.#stats.destroyedSockets++
+    socket.destroy()
   }
 
   #checkDrained (): void {

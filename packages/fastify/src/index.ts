@@ -4,7 +4,8 @@ import type {
 } from 'fastify'
 import fp from 'fastify-plugin'
 import {
-  Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions, type RouteOptions
+  Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions,
+  type RouteOptions as GracefulRouteOptions
 } from '@graceful/core'
 
 export type {
@@ -24,8 +25,11 @@ declare module 'fastify' {
     readonly shutdownSignal: AbortSignal
   }
   interface FastifyContextConfig {
-    /** Per-route drain behaviour. */
-    graceful?: RouteOptions
+    /**
+     * Per-route drain behaviour. (Not named `RouteOptions` here: inside `declare module 'fastify'` that name
+     * is Fastify's own once another plugin, such as @fastify/websocket, augments its `RouteOptions`.)
+     */
+    graceful?: GracefulRouteOptions
   }
 }
 
