@@ -462,7 +462,7 @@ export class Graceful {
     this.#phase = 'closed'
     const s = this.#stats
     // A shutdown an uncaught error started is never clean, however well the drain went.
-    const clean = reason !== 'uncaughtException' && !s.timedOut && s.aborted === 0 && s.destroyedSockets === 0 && hooks.every((h) => h.error === undefined)
+    const clean = reason !== 'uncaughtException' && reason !== 'unhandledRejection' && !s.timedOut && s.aborted === 0 && s.destroyedSockets === 0 && hooks.every((h) => h.error === undefined)
     const report: ShutdownReport = {
       reason,
       durationMs: Math.round(performance.now() - start),
