@@ -299,7 +299,7 @@ export class Graceful {
       }
     })
 
-    if (this.closing) this.#closeListener(s)
+    if (this.closing) this.#closeLate(s)
     else if (this.options.restart !== null) {
       if (s.listening) firstListening(this)
       else s.once('listening', () => firstListening(this))
@@ -526,14 +526,28 @@ export class Graceful {
   }
 
   #closeListener (server: NetServer): void {
-    if (!server.listening) {
-      server.once('listening', () => this.#closeListener(server))
-      return
-    }
+    if (!server.listening) return this.#closeLate(server)
     // http.Server#close() also destroys every idle keep-alive connection on the spot, which resets a
     // client whose next request is already on the wire. Stop accepting only; the drain closes idle
     // connections itself once they have been quiet for IDLE_GRACE_MS.
     NetServer.prototype.close.call(server)
+  }
+
+  /**
+   * A server that starts listening, or is attached, once the drain has begun (a listen() delayed past the
+   * signal by an async start-up). It is closed a turn after 'listening': the listeners of that event, the
+   * framework's own among them, read server.address(), which is null once closed. Attached from Node's
+   * listen diagnostics channel, it is listening before that event has even been emitted.
+   */
+  #closeLate (server: NetServer): void {
+    const close = (): void => {
+      setImmediate(() => {
+        this.log.warn({ address: server.address() }, 'graceful: a server started listening after the shutdown began; closing it')
+        NetServer.prototype.close.call(server)
+      })
+    }
+    if (server.listening) close()
+    else server.once('listening', close)
   }
 
   /** A request that arrived on an open connection after the drain started. */
