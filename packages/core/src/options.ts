@@ -117,8 +117,12 @@ export function isMs (value: unknown, min: number, exclusive = false): value is 
   return typeof value === 'number' && Number.isFinite(value) && (exclusive ? value > min : value >= min) && value <= MAX_MS
 }
 
+// A literal path that both adapters match the same way: Fastify's router reads ':' and '*' as patterns
+// and decodes '%xx', Express compares the raw URL; clients percent-encode spaces and non-ASCII.
+const LITERAL_PATH = /^\/[A-Za-z0-9\-._~!$&'()+,;=@/]+$/
+
 function checkPath (value: unknown): value is string {
-  return typeof value === 'string' && value.length > 1 && value[0] === '/' && !/[\s?#]/.test(value)
+  return typeof value === 'string' && LITERAL_PATH.test(value)
 }
 
 function pick<T> (obj: Record<string, unknown>, key: string, fallback: T): unknown {
