@@ -542,8 +542,9 @@ export class Graceful {
   #closeLate (server: NetServer): void {
     const close = (): void => {
       setImmediate(() => {
-        this.log.warn({ address: server.address() }, 'graceful: a server started listening after the shutdown began; closing it')
+        const address = server.address()
         NetServer.prototype.close.call(server)
+        this.log.warn({ address }, 'graceful: a server started listening after the shutdown began; closed it')
       })
     }
     if (server.listening) close()
