@@ -1,11 +1,10 @@
 // Process-level behaviour: real signals to forked fixture apps (test/fixtures/*-app.ts), exit codes and
 // output.
 import t, { type Test } from 'tap'
-import { fork, type ChildProcess } from 'node:child_process'
 import { Agent, request } from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FixtureConfig, ReadyMessage } from './fixtures/fixture-common.js'
-import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
+import { forkFixture, type Child } from './helpers/child.js'
 import type { ShutdownReport } from '@graceful/core'
 
 type Adapter = 'fastify' | 'express'
@@ -18,133 +17,10 @@ const BOUND_MS = 20_000
 const JOBS = 3
 t.setTimeout(180_000)
 
-interface Exit {
-  code: number | null
-  signal: NodeJS.Signals | null
-  /** ms from exitAfter()'s mark to the exit. */
-  ms: number
-}
-
-/** A report as the child logged it. */
-type Report = ShutdownReport
-
-class Child {
-  readonly proc: ChildProcess
-  readonly ready: Promise<ReadyMessage>
-  readonly exited: Promise<Exit>
-  /** stdout and stderr, interleaved as they arrive. */
-  output = ''
-  stdout = ''
-  stderr = ''
-  #messages: object[] = []
-  #waiters: Array<() => void> = []
-  #mark = performance.now()
-  #closed = false
-
-  constructor (adapter: Adapter, config: FixtureConfig) {
-    this.proc = fork(new URL(`./fixtures/${adapter}-app.ts`, import.meta.url), [], {
-      execArgv: FIXTURE_EXEC_ARGV,
-      env: fixtureEnv({ GRACEFUL_FIXTURE: JSON.stringify(config) }),
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc']
-    })
-    this.proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk
-      this.#seen(chunk)
-    })
-    this.proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk
-      this.#seen(chunk)
-    })
-    this.proc.on('message', (message: object) => {
-      this.#messages.push(message)
-      this.#wake()
-    })
-    this.exited = new Promise((resolve) => {
-      // 'close' comes after 'exit' and after stdout and stderr have ended: the output is complete.
-      this.proc.on('close', (code, signal) => {
-        this.#closed = true
-        resolve({ code, signal, ms: performance.now() - this.#mark })
-        this.#wake()
-      })
-    })
-    this.ready = this.message((m): m is ReadyMessage => 'port' in m)
-  }
-
-  get alive (): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null
-  }
-
-  #seen (chunk: string): void {
-    this.output += chunk
-    this.#wake()
-  }
-
-  #wake (): void {
-    for (const w of this.#waiters.splice(0)) w()
-  }
-
-  /** Resolves once `check` passes; rejects, with the output, if the child ends first. */
-  #until<T> (check: () => T | undefined, what: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const test = (): void => {
-        const value = check()
-        if (value !== undefined) return resolve(value)
-        if (this.#closed) {
-          return reject(new Error(`child ended before ${what}; output:\n${this.output}`))
-        }
-        this.#waiters.push(test)
-      }
-      test()
-    })
-  }
-
-  message<T extends object> (match: (m: object) => m is T): Promise<T> {
-    return this.#until(() => this.#messages.find(match) as T | undefined, 'the expected IPC message')
-  }
-
-  /** Resolves once the output holds `pattern`. */
-  waitFor (pattern: RegExp): Promise<void> {
-    return this.#until(() => pattern.test(this.output) ? true : undefined, `output matching ${pattern}`).then(() => {})
-  }
-
-  kill (signal: NodeJS.Signals): void {
-    this.#mark = performance.now()
-    this.proc.kill(signal)
-  }
-
-  /** Fixture lines ('fixture: …'), in order. */
-  lines (): string[] {
-    return this.output.split('\n').filter((l) => l.startsWith('fixture: ')).map((l) => l.slice('fixture: '.length))
-  }
-
-  /** Reports of every 'graceful: shutdown complete' log line (pino JSON or the Express console line). */
-  reports (): Report[] {
-    const reports: Report[] = []
-    for (const l of this.output.split('\n')) {
-      if (l.startsWith('{')) {
-        const entry = JSON.parse(l) as { msg?: string, report?: Report }
-        if (entry.msg?.startsWith('graceful: shutdown complete') === true) reports.push(entry.report as Report)
-        continue
-      }
-      const m = /^graceful: shutdown complete(?:, not clean)? (\{.*\})$/.exec(l)
-      if (m !== null) reports.push((JSON.parse(m[1] as string) as { report: Report }).report)
-    }
-    return reports
-  }
-
-  /** Log entries whose message contains `text` (pino JSON on Fastify, console lines on Express). */
-  logged (text: string): string[] {
-    return this.output.split('\n').filter((l) => l.includes(text))
-  }
-}
-
 /** Forks a fixture, kills it at teardown if it is still running, and waits until it listens. */
 async function start (t: Test, adapter: Adapter, config: FixtureConfig = {}): Promise<{ child: Child, port: number, ready: ReadyMessage }> {
-  const child = new Child(adapter, config)
-  t.teardown(() => {
-    if (child.alive) child.proc.kill('SIGKILL')
-  })
-  const ready = await child.ready
+  const child = forkFixture(t, `${adapter}-app.ts`, config)
+  const ready = await child.message((m): m is ReadyMessage => 'port' in m)
   return { child, port: ready.port, ready }
 }
 
@@ -235,7 +111,7 @@ for (const adapter of ADAPTERS) {
       t.same(child.lines().filter((l) => l.startsWith('app1 hook')), ['app1 hook before ran', 'app1 hook first ran', 'app1 hook last ran'])
       const reports = child.reports()
       t.equal(reports.length, 1)
-      const report = reports[0] as Report
+      const report = reports[0] as ShutdownReport
       t.equal(report.exitCode, 1)
       t.same(report.hooks.slice(0, 4).map((h) => [h.name, h.error]),
         [['before', undefined], ['first', undefined], ['failing', 'fixture: hook failed on purpose'], ['last', undefined]])

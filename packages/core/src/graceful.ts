@@ -337,7 +337,7 @@ export class Graceful {
       }
     })
 
-    if (this.closing) this.#closeListener(s)
+    if (this.closing) this.#closeLate(s)
     else if (this.options.restart !== null) {
       if (s.listening) firstListening(this)
       else s.once('listening', () => firstListening(this))
@@ -500,7 +500,7 @@ export class Graceful {
     this.#phase = 'closed'
     const s = this.#stats
     // A shutdown an uncaught error started is never clean, however well the drain went.
-    const clean = reason !== 'uncaughtException' && !s.timedOut && s.aborted === 0 && s.destroyedSockets === 0 && hooks.every((h) => h.error === undefined)
+    const clean = reason !== 'uncaughtException' && reason !== 'unhandledRejection' && !s.timedOut && s.aborted === 0 && s.destroyedSockets === 0 && hooks.every((h) => h.error === undefined)
     const report: ShutdownReport = {
       reason,
       durationMs: Math.round(performance.now() - start),
@@ -582,14 +582,29 @@ export class Graceful {
   }
 
   #closeListener (server: NetServer): void {
-    if (!server.listening) {
-      server.once('listening', () => this.#closeListener(server))
-      return
-    }
+    if (!server.listening) return this.#closeLate(server)
     // http.Server#close() also destroys every idle keep-alive connection on the spot, which resets a
     // client whose next request is already on the wire. Stop accepting only; the drain closes idle
     // connections itself once they have been quiet for IDLE_GRACE_MS.
     NetServer.prototype.close.call(server)
+  }
+
+  /**
+   * A server that starts listening, or is attached, once the drain has begun (a listen() delayed past the
+   * signal by an async start-up). It is closed a turn after 'listening': the listeners of that event, the
+   * framework's own among them, read server.address(), which is null once closed. Attached from Node's
+   * listen diagnostics channel, it is listening before that event has even been emitted.
+   */
+  #closeLate (server: NetServer): void {
+    const close = (): void => {
+      setImmediate(() => {
+        const address = server.address()
+        NetServer.prototype.close.call(server)
+        this.log.warn({ address }, 'graceful: a server started listening after the shutdown began; closed it')
+      })
+    }
+    if (server.listening) close()
+    else server.once('listening', close)
   }
 
   /** A request that arrived on an open connection after the drain started. */

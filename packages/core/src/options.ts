@@ -106,18 +106,23 @@ export const OPTION_NAMES = ['timeout', 'delay', 'hookTimeout', 'signals', 'exit
 // setTimeout fires at once for anything above 2^31 - 1 ms, which would turn a long deadline into none.
 const MAX_MS = 2 ** 31 - 1
 
-function isPlainObject (value: unknown): value is Record<string, unknown> {
+export function isPlainObject (value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
   const proto = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null
 }
 
-function isMs (value: unknown, min: number): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= MAX_MS
+/** A finite number of ms from `min` (or, with `exclusive`, above it) up to setTimeout's limit. */
+export function isMs (value: unknown, min: number, exclusive = false): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && (exclusive ? value > min : value >= min) && value <= MAX_MS
 }
 
+// A literal path that both adapters match the same way: Fastify's router reads ':' and '*' as patterns
+// and decodes '%xx', Express compares the raw URL; clients percent-encode spaces and non-ASCII.
+const LITERAL_PATH = /^\/[A-Za-z0-9\-._~!$&'()+,;=@/]+$/
+
 function checkPath (value: unknown): value is string {
-  return typeof value === 'string' && value.length > 1 && value[0] === '/' && !/[\s?#]/.test(value)
+  return typeof value === 'string' && LITERAL_PATH.test(value)
 }
 
 function pick<T> (obj: Record<string, unknown>, key: string, fallback: T): unknown {
@@ -141,11 +146,12 @@ export function resolveOptions (input: unknown, extra: readonly string[] = []): 
   const delay = pick(input, 'delay', DEFAULTS.delay)
   if (!isMs(delay, 0)) throw createError('GRACEFUL_ERR_DELAY', [describe(delay)])
   const hookTimeout = pick(input, 'hookTimeout', DEFAULTS.hookTimeout)
-  if (!isMs(hookTimeout, 1)) throw createError('GRACEFUL_ERR_HOOK_TIMEOUT', [describe(hookTimeout)])
+  if (!isMs(hookTimeout, 0, true)) throw createError('GRACEFUL_ERR_HOOK_TIMEOUT', [describe(hookTimeout)])
 
   const signals = pick(input, 'signals', DEFAULTS.signals)
+  // Spread, not signals.every(): every() skips the holes of a sparse array, which would let `undefined` in.
   if (signals !== false && (!Array.isArray(signals) || signals.length === 0 ||
-      !signals.every((s) => SIGNALS.includes(s)) || new Set(signals).size !== signals.length)) {
+      ![...signals].every((s) => SIGNALS.includes(s)) || new Set(signals).size !== signals.length)) {
     throw createError('GRACEFUL_ERR_SIGNALS', [describe(signals)])
   }
 
@@ -164,11 +170,12 @@ export function resolveOptions (input: unknown, extra: readonly string[] = []): 
       throw createError('GRACEFUL_ERR_READINESS', [describe(readiness)])
     }
     const path = pick(readiness, 'path', DEFAULTS.readinessPath)
-    const check = pick(readiness, 'check', null)
-    if (!checkPath(path) || (check !== null && typeof check !== 'function')) {
+    // Left out or undefined: no check. Anything else must be a function (null included: nothing is coerced).
+    const check = pick(readiness, 'check', undefined)
+    if (!checkPath(path) || (check !== undefined && typeof check !== 'function')) {
       throw createError('GRACEFUL_ERR_READINESS', [describe(readiness)])
     }
-    resolvedReadiness = { path, check: check as (() => boolean | Promise<boolean>) | null }
+    resolvedReadiness = { path, check: (check ?? null) as (() => boolean | Promise<boolean>) | null }
   }
 
   const liveness = pick(input, 'liveness', false)
@@ -198,13 +205,13 @@ export function resolveOptions (input: unknown, extra: readonly string[] = []): 
     }
     const signal = pick(r, 'signal', DEFAULTS.restartSignal)
     const timeout = pick(r, 'timeout', DEFAULTS.restartTimeout)
-    const pidFile = pick(r, 'pidFile', null)
+    const pidFile = pick(r, 'pidFile', undefined)
     if (!SIGNALS.includes(signal as NodeJS.Signals) || !isMs(timeout, 1) ||
-        (pidFile !== null && (typeof pidFile !== 'string' || pidFile.length === 0)) ||
+        (pidFile !== undefined && (typeof pidFile !== 'string' || pidFile.length === 0)) ||
         (signals !== false && (signals as string[]).includes(signal as string))) {
       throw createError('GRACEFUL_ERR_RESTART', [describe(restart)])
     }
-    resolvedRestart = { signal: signal as NodeJS.Signals, timeout, pidFile: pidFile as string | null }
+    resolvedRestart = { signal: signal as NodeJS.Signals, timeout, pidFile: (pidFile ?? null) as string | null }
   }
 
   return {
@@ -252,9 +259,9 @@ export function resolveRouteOptions (input: unknown, where: string): ResolvedRou
   if (typeof abortOnDrain !== 'boolean') {
     throw createError('GRACEFUL_ERR_ROUTE_OPTION', [`'abortOnDrain' for ${where} must be a boolean`, describe(abortOnDrain)])
   }
-  const timeout = pick(input, 'timeout', null)
-  if (timeout !== null && !isMs(timeout, 0)) {
+  const timeout = pick(input, 'timeout', undefined)
+  if (timeout !== undefined && !isMs(timeout, 0)) {
     throw createError('GRACEFUL_ERR_ROUTE_OPTION', [`'timeout' for ${where} must be a finite number of ms >= 0`, describe(timeout)])
   }
-  return { serveDuringDrain, abortOnDrain, timeout: timeout as number | null }
+  return { serveDuringDrain, abortOnDrain, timeout: timeout ?? null }
 }

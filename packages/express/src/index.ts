@@ -196,7 +196,9 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
 
   const onListen = (message: unknown): void => {
     const server = (message as { server?: Server }).server
-    if (engine.phase === 'closed') return unsubscribe(LISTEN_CHANNEL, onListen) as unknown as void
+    // The first listen() after the shutdown is the last we watch (an app whose listen was delayed past a
+    // SIGTERM): a server of ours is still attached, and so closed at once.
+    if (engine.phase === 'closed') unsubscribe(LISTEN_CHANNEL, onListen)
     if (server === undefined || attached.has(server)) return
     const app = server.listeners('request')[0]
     if (usesMiddleware(app, gracefulMiddleware)) adopt(server)
