@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const PACKAGES = ['core', 'fastify', 'express'] as const
+const PACKAGES = ['core', 'cluster', 'fastify', 'express'] as const
 type Pkg = typeof PACKAGES[number]
 
 /** Named exports each package must have, with the typeof of each. */
@@ -23,6 +23,17 @@ const NAMED: Record<Pkg, Record<string, string>> = {
     SIGNALS: 'object',
     IDLE_GRACE_MS: 'number',
     REJECT_BODY: 'string'
+  },
+  cluster: {
+    supervise: 'function',
+    Supervisor: 'function',
+    main: 'function',
+    parseArgs: 'function',
+    resolveSuperviseOptions: 'function',
+    jsonLogger: 'function',
+    USAGE: 'string',
+    CLUSTER_DEFAULTS: 'object',
+    ENV_CLUSTER: 'string'
   },
   fastify: { graceful: 'function', default: 'function', Graceful: 'function', codes: 'object' },
   express: { graceful: 'function', default: 'function', Graceful: 'function', codes: 'object' }
@@ -95,6 +106,9 @@ t.test('the files named in each package.json exports exist on disk', async (t) =
     if (manifest.main !== undefined) t.ok(existsSync(join(dir, manifest.main)), `${pkg}: main ${manifest.main} exists`)
     t.equal(manifest.exports['./package.json'], './package.json', `${pkg}: exports ./package.json`)
   }
+  const cluster = JSON.parse(readFileSync(join(ROOT, 'packages', 'cluster', 'package.json'), 'utf8')) as { bin: Record<string, string> }
+  const bin = join(ROOT, 'packages', 'cluster', cluster.bin['graceful-cluster'] as string)
+  t.ok(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n'), 'cluster: the graceful-cluster bin exists and starts with a node shebang')
 })
 
 t.test('require() works from plain node (CommonJS) with the named exports', async (t) => {
@@ -119,7 +133,7 @@ console.log('RESULT ' + JSON.stringify(result))`
       t.equal(r.error, undefined, 'require() does not throw')
       t.match(r.resolved, /[/\\]dist[/\\]cjs[/\\]index\.js$/, 'resolves to the CommonJS build, not the sources')
       t.match(r.exports, NAMED[pkg], 'has the named exports')
-      if (pkg !== 'core') t.equal(r.defaultIsGraceful, true, 'default is the same function as graceful')
+      if (pkg === 'fastify' || pkg === 'express') t.equal(r.defaultIsGraceful, true, 'default is the same function as graceful')
     })
   }
 })
@@ -146,7 +160,7 @@ console.log('RESULT ' + JSON.stringify(result))`
       t.equal(r.error, undefined, 'import() does not throw')
       t.match(r.resolved, /\/dist\/esm\/index\.js$/, 'resolves to the ESM build, not the sources')
       t.match(r.exports, NAMED[pkg], 'has the named exports')
-      if (pkg !== 'core') t.equal(r.defaultIsGraceful, true, 'default is the same function as graceful')
+      if (pkg === 'fastify' || pkg === 'express') t.equal(r.defaultIsGraceful, true, 'default is the same function as graceful')
     })
   }
 })

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
+import { startMixedLoad, type MixedLoad } from './helpers/mixed-load.js'
 
 type Adapter = 'fastify' | 'express'
 const ADAPTERS: Adapter[] = ['fastify', 'express']
@@ -296,104 +297,12 @@ class Family {
   }
 }
 
-interface Failure {
-  client: string
-  detail: string
-}
-
-interface LoadResult {
-  requests: number
-  ok: number
-  failures: Failure[]
-  /** Responses per serving pid, in the order the pids were first seen. */
-  pids: Map<number, number>
-  /** Responses that said `Connection: close` to a keep-alive client. */
-  closes: number
-  /** New connections the keep-alive clients opened (after their first). */
-  reconnects: number
-}
-
-interface Load {
-  /** Resolves once a response has come from `pid`. */
-  seen (pid: number): Promise<void>
-  /** Stops sending; resolves once every request in flight has ended. */
-  stop (): Promise<LoadResult>
-  readonly result: LoadResult
-}
-
 /**
- * `keepAlive` clients, one connection each (a new one after a `Connection: close`), plus `fresh` clients
- * opening a new connection per request, all looping GET / until stopped (bounded by `maxMs`). Any error
- * or non-200 is a failure; the clients go on after one.
+ * `keepAlive` clients (a new connection after a `Connection: close`) plus `fresh` clients opening a new
+ * connection per request, looping GET / until stopped. Any error or non-200 is a failure.
  */
-function startLoad (port: number, keepAlive: number, fresh: number, maxMs = 120_000): Load {
-  const result: LoadResult = { requests: 0, ok: 0, failures: [], pids: new Map(), closes: 0, reconnects: 0 }
-  const start = performance.now()
-  const waiters: Array<{ pid: number, resolve: () => void }> = []
-  let stopped = false
-
-  async function loop (client: string, agent: Agent | false): Promise<void> {
-    let socket: unknown = null
-    while (!stopped && performance.now() - start < maxMs) {
-      result.requests++
-      try {
-        const answer = await new Promise<Answer>((resolve, reject) => {
-          const req = request({ host: HOST, port, path: '/', agent, headers: agent === false ? { connection: 'close' } : {} }, (res) => {
-            if (agent !== false && socket !== null && res.socket !== socket) result.reconnects++
-            socket = res.socket
-            let body = ''
-            res.setEncoding('utf8')
-            res.on('data', (chunk: string) => { body += chunk })
-            res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, body }))
-            res.on('error', reject)
-          })
-          req.setTimeout(BOUND_MS, () => req.destroy(new Error(`no answer within ${BOUND_MS} ms`)))
-          req.on('error', reject)
-          req.end()
-        })
-        if (answer.status !== 200) {
-          result.failures.push({ client, detail: `status ${answer.status}: ${answer.body}` })
-          continue
-        }
-        result.ok++
-        if (agent !== false && answer.headers.connection === 'close') result.closes++
-        const pid = pidOf(answer)
-        result.pids.set(pid, (result.pids.get(pid) ?? 0) + 1)
-        for (let i = waiters.length - 1; i >= 0; i--) {
-          const w = waiters[i] as (typeof waiters)[number]
-          if (w.pid === pid) {
-            waiters.splice(i, 1)
-            w.resolve()
-          }
-        }
-      } catch (err) {
-        result.failures.push({ client, detail: `${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}` })
-      }
-    }
-  }
-
-  const agents: Agent[] = []
-  const loops: Array<Promise<void>> = []
-  for (let i = 0; i < keepAlive; i++) {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-    agents.push(agent)
-    loops.push(loop(`keep-alive ${i}`, agent))
-  }
-  for (let i = 0; i < fresh; i++) loops.push(loop(`new connection ${i}`, false))
-
-  return {
-    result,
-    seen (pid) {
-      if (result.pids.has(pid)) return Promise.resolve()
-      return bounded(new Promise<void>((resolve) => waiters.push({ pid, resolve })), `a response from pid ${pid}`)
-    },
-    async stop () {
-      stopped = true
-      await Promise.all(loops)
-      for (const agent of agents) agent.destroy()
-      return result
-    }
-  }
+function startLoad (port: number, keepAlive: number, fresh: number): MixedLoad {
+  return startMixedLoad({ port, keepAlive, fresh, boundMs: BOUND_MS })
 }
 
 /**

@@ -25,7 +25,11 @@ export const codes = {
   GRACEFUL_ERR_SERVER: { base: TypeError, message: "attach expects an http, https or http2 server, instead got '%s'" },
   GRACEFUL_ERR_ALREADY_ATTACHED: { base: Error, message: 'this server is already drained by another graceful instance' },
   GRACEFUL_ERR_HOOK_TIMEOUT_EXCEEDED: { base: Error, message: "hook '%s' did not settle within %s ms" },
-  GRACEFUL_ERR_SHUTTING_DOWN: { base: Error, message: 'cannot %s: the shutdown has already started (phase %s)' }
+  GRACEFUL_ERR_SHUTTING_DOWN: { base: Error, message: 'cannot %s: the shutdown has already started (phase %s)' },
+  GRACEFUL_ERR_CLUSTER_OPTION: { base: TypeError, message: "graceful-cluster option '%s' must be %s, instead got '%s'" },
+  GRACEFUL_ERR_CLUSTER_FLAG: { base: TypeError, message: "graceful-cluster flag '%s' must be %s, instead got '%s'" },
+  GRACEFUL_ERR_CLUSTER_FLAG_UNKNOWN: { base: TypeError, message: "graceful-cluster: unknown flag '%s': expected --workers, --ready-timeout, --kill-timeout or --help before the app's path" },
+  GRACEFUL_ERR_CLUSTER_NO_APP: { base: TypeError, message: "graceful-cluster: no app to run, instead got '%s': graceful-cluster [--workers N] [--ready-timeout ms] [--kill-timeout ms] app.js [args…]" }
 } as const
 
 export type ErrorCode = keyof typeof codes

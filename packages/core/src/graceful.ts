@@ -7,6 +7,7 @@ import { createHook, runHook, type Hook, type HookFn, type HookOptions, type Hoo
 import { resolveOptions, type GracefulOptions, type Logger, type ResolvedOptions, type ResolvedRouteOptions } from './options.js'
 import { firstListening, registerRestart, unregisterRestart } from './restart.js'
 import { register, unregister } from './signals.js'
+import { joinSupervisor, supervisedListened, supervisedServer } from './supervised.js'
 
 export type Phase = 'serving' | 'lameduck' | 'draining' | 'cleanup' | 'closed'
 
@@ -42,6 +43,8 @@ export interface Integration {
   close?: { name: string, fn: () => Promise<unknown> }
   /** Per-route options of a request, or undefined for the defaults. Called only during a shutdown. */
   routeOf?: (req: IncomingMessage) => ResolvedRouteOptions | undefined
+  /** The adapter calls `listened()` once its listen() has finished on every address (Fastify binds 'localhost' one address after another). */
+  listens?: boolean
 }
 
 /**
@@ -208,6 +211,7 @@ export class Graceful {
     this.#onStreamClose = function onStreamClose (this: TrackedResponse) { engine._settledStream(this) }
     if (this.options.signals.length > 0) register(this)
     if (this.options.restart !== null) registerRestart(this)
+    joinSupervisor(this, integration.listens === true)
   }
 
   get phase (): Phase {
@@ -236,6 +240,11 @@ export class Graceful {
   restartDrain (): Promise<ShutdownReport> {
     this.drainMode = 'restart'
     return this.shutdown('restart')
+  }
+
+  /** @internal The adapter's listen() has finished on every address: a graceful-cluster worker may be ready. */
+  listened (): void {
+    supervisedListened(this)
   }
 
   /** Requests in flight right now, on every attached server. */
@@ -337,6 +346,7 @@ export class Graceful {
       }
     })
 
+    supervisedServer(this, s)
     if (this.closing) this.#closeLate(s)
     else if (this.options.restart !== null) {
       if (s.listening) firstListening(this)

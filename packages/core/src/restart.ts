@@ -3,6 +3,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { Server as NetServer } from 'node:net'
 import type { Logger } from './options.js'
 import type { ShutdownReport } from './graceful.js'
+import { isSupervised } from './supervised.js'
 
 /** Set in a successor: the listening sockets it inherited, and who its predecessor is. */
 export const ENV_FDS = 'GRACEFUL_RESTART_FDS'
@@ -140,6 +141,11 @@ export function writePidFile (member: RestartMember): void {
 }
 
 export function registerRestart (member: RestartMember): void {
+  // The supervisor forks, rolls and names the workers; a worker restarting itself would escape it.
+  if (isSupervised()) {
+    member.log.warn({ supervisor: process.ppid, reason: 'this is a graceful-cluster worker: send SIGHUP to the supervisor, which rolls the workers' }, 'graceful: restart refused')
+    return
+  }
   state.members.add(member)
   const { signal } = member.restartOptions
   if (!state.signals.has(signal)) {
@@ -162,12 +168,12 @@ export function unregisterRestart (member: RestartMember): void {
 
 /** The first process (not a successor) has its servers listening: name it in the pid file. */
 export function firstListening (member: RestartMember): void {
-  if (state.inherited.length === 0) writePidFile(member)
+  if (state.inherited.length === 0 && !isSupervised()) writePidFile(member)
 }
 
 function refusal (): string | null {
   if (process.platform === 'win32') return 'in-place restart needs Unix file descriptor passing; not on Windows'
-  if (process.pid === 1) return 'this is PID 1: the container would stop with this process; run it under graceful-cluster instead'
+  if (process.pid === 1) return 'this is PID 1: the container would stop with this process; run the app under graceful-cluster (graceful-cluster app.js), whose SIGHUP rolls the workers'
   if (process.env.pm_id !== undefined) return 'running under pm2, which restarts processes itself: use pm2 reload'
   if (state.predecessor !== null && running(state.predecessor)) return `the previous process (pid ${state.predecessor}) has not exited yet`
   return null

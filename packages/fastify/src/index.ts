@@ -56,6 +56,7 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
   const graceful = new Graceful(options, {
     allow: REGISTER_OPTIONS,
     logger: fastify.log,
+    listens: true,
     close: {
       name: 'fastify.close',
       fn: () => {
@@ -100,6 +101,7 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
   // With host 'localhost' Fastify listens on more than one address, each with a server of its own.
   fastify.addHook('onListen', function gracefulOnListen (next) {
     for (const server of secondaryServers(fastify)) graceful.attach(server)
+    graceful.listened()
     next()
   })
 

@@ -1,0 +1,6 @@
+export { BACKOFF_MAX_MS, BACKOFF_MIN_MS, BACKOFF_RESET_MS, ENV_CLUSTER, Supervisor, supervise } from './supervisor.js'
+export type { RollResult, WorkerInfo, WorkerState } from './supervisor.js'
+export { CLUSTER_DEFAULTS, jsonLogger, resolveSuperviseOptions } from './options.js'
+export type { ResolvedSuperviseOptions, SuperviseOptions } from './options.js'
+export { USAGE, main, parseArgs } from './cli.js'
+export type { Io, ParsedArgs } from './cli.js'
