@@ -16,6 +16,8 @@ export interface Kind {
   onRequestPath: boolean
   /** Does it keep its own record of connections (else its memory per connection is the bare framework's)? */
   tracksConnections: boolean
+  /** What its cleanup steps are, for the hooks scenario (the first throws, the second prints a line). */
+  hookSteps?: string
   /** Features some scenarios need. */
   has: {
     /** A readiness route that answers 503 during a lame-duck delay before the drain. */
@@ -35,13 +37,14 @@ const ours = { lameDuck: true, hooks: true, perRoute: true, restart: true }
 export const KINDS: Kind[] = [
   { id: 'fastify', label: 'Fastify (bare)', short: 'Fastify', packages: ['fastify'], framework: 'fastify', role: 'bare', onRequestPath: false, tracksConnections: false, has: none },
   { id: 'express', label: 'Express (bare)', short: 'Express', packages: ['express'], framework: 'express', role: 'bare', onRequestPath: false, tracksConnections: false, has: none },
-  { id: 'graceful-fastify', label: 'graceful (Fastify)', short: 'graceful Fastify', packages: ['@graceful/fastify'], framework: 'fastify', role: 'ours', onRequestPath: true, tracksConnections: true, has: ours },
-  { id: 'graceful-express', label: 'graceful (Express)', short: 'graceful Express', packages: ['@graceful/express'], framework: 'express', role: 'ours', onRequestPath: true, tracksConnections: true, has: ours },
+  { id: 'graceful-fastify', label: 'graceful (Fastify)', short: 'graceful Fastify', packages: ['@graceful/fastify'], hookSteps: 'two `afterDrain` hooks', framework: 'fastify', role: 'ours', onRequestPath: true, tracksConnections: true, has: ours },
+  { id: 'graceful-express', label: 'graceful (Express)', short: 'graceful Express', packages: ['@graceful/express'], hookSteps: 'two `afterDrain` hooks', framework: 'express', role: 'ours', onRequestPath: true, tracksConnections: true, has: ours },
   {
     id: 'fastify-close-with-grace',
     label: 'Fastify built-ins + close-with-grace',
     short: 'Fastify + close-with-grace',
     packages: ['close-with-grace'],
+    hookSteps: 'two `onClose` hooks (its callback calls `app.close()`)',
     framework: 'fastify',
     role: 'alternative',
     // return503OnClosing is checked by bare Fastify too; Node tracks the connections for closeIdleConnections.
@@ -54,6 +57,7 @@ export const KINDS: Kind[] = [
     label: 'fastify-graceful-shutdown',
     short: 'fastify-graceful-shutdown',
     packages: ['fastify-graceful-shutdown'],
+    hookSteps: 'a `gracefulShutdown()` handler, then an `onClose` hook (where its README says to release resources)',
     framework: 'fastify',
     role: 'alternative',
     onRequestPath: false,
@@ -65,6 +69,7 @@ export const KINDS: Kind[] = [
     label: '@godaddy/terminus (Express)',
     short: 'terminus',
     packages: ['@godaddy/terminus'],
+    hookSteps: '`onSignal`, then `onShutdown`',
     framework: 'express',
     role: 'alternative',
     onRequestPath: true,
@@ -77,6 +82,7 @@ export const KINDS: Kind[] = [
     label: 'http-graceful-shutdown (Express)',
     short: 'http-graceful-shutdown',
     packages: ['http-graceful-shutdown'],
+    hookSteps: '`onShutdown`, then `finally`',
     framework: 'express',
     role: 'alternative',
     onRequestPath: true,

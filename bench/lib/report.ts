@@ -19,6 +19,8 @@ export interface Meta {
   seconds: number
   command: string
   quick: boolean
+  /** Every row at full size: RESULTS.md and the README. */
+  complete: boolean
   versions: Record<string, string>
   options: {
     perRequest: { rounds: number, seconds: number, connections: number, warmSeconds: number }
@@ -247,6 +249,10 @@ ${table(['scenario', ...cols.map((k) => k.short)], rows)}
 
 What the ✗ cells saw:
 ${notes.join('\n')}
+
+The cleanup steps of the hooks scenario: ${cols.filter((k) => k.hookSteps !== undefined).map((k) => `${k.short}: ${k.hookSteps ?? ''}`).join('; ')}.
+The lame-duck scenario uses a 1 s delay: graceful's \`delay\` and \`readiness\`; terminus' \`beforeShutdown\` that waits and a
+\`healthChecks\` route, as its README advises for Kubernetes.
 
 No such feature (—): ${absent.join('; ')}.
 `
