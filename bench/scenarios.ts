@@ -9,8 +9,7 @@
 // (refused, reset, or answered 503) marks the drain start.
 import { CONTENDERS, type Kind } from './lib/kinds.js'
 import { startServer, within, type Exit, type Server } from './lib/child.js'
-import { RawClient, get, type Closed, type RawResponse } from '../test/helpers/client.js'
-import { request } from '../test/helpers/client.js'
+import { RawClient, get, request, type Closed, type RawResponse } from '../test/helpers/client.js'
 
 export type Verdict = { pass: true, note?: string } | { pass: false, note: string } | { pass: null, note: string }
 

@@ -1,6 +1,6 @@
 // RESULTS.md from one run's measurements: a summary table (the README shows it), then each row's detail,
 // the targets, and every place an alternative is ahead of graceful.
-import { CONTENDERS, KINDS, bareOf, type Kind } from './kinds.js'
+import { CONTENDERS, KINDS, type Kind } from './kinds.js'
 import { median } from './child.js'
 import type { PerRequestRow } from '../per-request.js'
 import type { ExitSample, ExitTimeRow } from '../exit-time.js'
