@@ -721,7 +721,7 @@ export class Graceful {
       for (const socket of sockets) {
         // An HTTP/2 connection closes one turn after its streams, once their resets are written: closed
         // in the same turn, the client sees its streams end as if they were complete.
-        if ((socket as TrackedSocket)[kConn]?.h2 === true) h2.push(socket)
+        if ((socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2') h2.push(socket)
         else this.#destroy(socket)
       }
       if (h2.length > 0) setImmediate(() => { for (const socket of h2) this.#destroy(socket) })
