@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { CONTENDERS, kind, type Kind } from './lib/kinds.js'
 import { rotation, startServer, within, type Exit } from './lib/child.js'
 import { startLoad, type Failure } from '../test/helpers/load.js'
+import { alive } from '../test/helpers/process.js'
 
 export const LOAD_CLIENTS = 32
 /** Answers every client has had before the signal. */
@@ -66,20 +67,6 @@ export interface RestartMode {
 }
 
 /** True while `pid` runs and is not a zombie (a successor is not our child: there is no exit event). */
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
-}
-
 /** Polls `condition` every 20 ms (no event exists for another process's pid file or exit), up to `ms`. */
 async function until (condition: () => boolean, what: string, ms: number): Promise<void> {
   const start = performance.now()

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
 import { startMixedLoad } from './helpers/mixed-load.js'
 import { settleWithin } from './helpers/bounded.js'
+import { alive } from './helpers/process.js'
 
 type Framework = 'fastify' | 'express'
 const FRAMEWORKS: Framework[] = ['fastify', 'express']
@@ -36,20 +37,6 @@ interface Entry {
 interface Exit {
   code: number | null
   signal: NodeJS.Signals | null
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z'
-  } catch {
-    return false
-  }
 }
 
 function tempDir (t: Test): string {
