@@ -8,3 +8,5 @@ export type {
   RestartOptions, RouteOptions
 } from './options.js'
 export type { HookContext, HookFn, HookOptions, HookResult } from './hooks.js'
+export { CHANNELS } from './channels.js'
+export type { HookMessage, PhaseMessage, ReportMessage, RestartMessage } from './channels.js'
