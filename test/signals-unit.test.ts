@@ -33,7 +33,7 @@ class FakeProcess extends EventEmitter implements ProcessLike {
 }
 
 function report (exitCode: 0 | 1, fields: Partial<ShutdownReport> = {}): ShutdownReport {
-  return { reason: 'x', durationMs: 1, inFlightAtStart: 0, completed: 0, rejected: 0, aborted: 0, destroyedSockets: 0, hooks: [], timedOut: false, exitCode, ...fields }
+  return { reason: 'x', durationMs: 1, inFlightAtStart: 0, completed: 0, rejected: 0, aborted: 0, interrupted: 0, destroyedSockets: 0, hooks: [], timedOut: false, exitCode, ...fields }
 }
 
 function member (signals: NodeJS.Signals[], exit: boolean, result: ShutdownReport | Promise<ShutdownReport> = report(0)) {

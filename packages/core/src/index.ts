@@ -1,5 +1,5 @@
 export { Graceful, IDLE_GRACE_MS, REJECT_BODY } from './graceful.js'
-export type { Integration, Phase, ShutdownReport } from './graceful.js'
+export type { Integration, Phase, ShutdownReport, Stats } from './graceful.js'
 export { codes, createError, describe } from './errors.js'
 export type { ErrorCode, GracefulError } from './errors.js'
 export { DEFAULTS, SIGNALS, resolveOptions, resolveRouteOptions } from './options.js'

@@ -1,15 +1,14 @@
+import type { IncomingMessage } from 'node:http'
 import type { Server } from 'node:net'
-import type {
-  FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions as FastifyRouteOptions
-} from 'fastify'
+import type { FastifyInstance, FastifyPluginCallback, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import {
-  Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions,
-  type RouteOptions as GracefulRouteOptions
+  Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions, type RouteOptions as GracefulRouteOptions
 } from '@graceful/core'
 
 export type {
-  GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport
+  GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport, Stats
 } from '@graceful/core'
 export { Graceful, codes } from '@graceful/core'
 
@@ -17,7 +16,7 @@ export type FastifyGracefulOptions = GracefulOptions
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The graceful instance: `phase`, `beforeDrain`, `afterDrain`, `shutdown()`. */
+    /** The graceful instance: `phase`, `beforeDrain`, `afterDrain`, `shutdown()`, `stats()`. */
     graceful: Graceful
   }
   interface FastifyRequest {
@@ -53,16 +52,27 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
   const originalClose = fastify.close
   // True while Fastify's own close runs (app.close() before our override was installed, or from our cleanup).
   let frameworkClosing = false
+  // What Fastify's own close rejected with (an onClose hook that threw): app.close() rejects with it too.
+  let closeError: Error | undefined
+  const routes = routeTable(fastify)
+  // Routes declared before this plugin loaded (an un-awaited register, plugins registered before it) never
+  // reach our onRoute hook: for them the drain needs Fastify's own routing, through an onRequest hook.
+  const earlier = fastify.printRoutes() !== '(empty tree)'
   const graceful = new Graceful(options, {
     allow: REGISTER_OPTIONS,
     logger: fastify.log,
     listens: true,
+    routeOf: (req) => routes.find(req) ?? undefined,
+    defers: (req) => earlier && routes.find(req) === undefined,
     close: {
       name: 'fastify.close',
       fn: () => {
         if (frameworkClosing) return Promise.resolve()
         frameworkClosing = true
-        return (originalClose as () => Promise<undefined>).call(fastify)
+        return (originalClose as () => Promise<undefined>).call(fastify).catch((err: Error) => {
+          closeError = err
+          throw err
+        })
       }
     }
   })
@@ -70,36 +80,36 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
   fastify.decorate('graceful', graceful)
   fastify.decorateRequest('shutdownSignal', {
     getter (this: FastifyRequest) {
-      if (graceful.routeOf(this.raw) === undefined) {
-        const route = routeOptionsOf(this)
-        if (route !== undefined) graceful.setRoute(this.raw, route)
-      }
+      // Fastify knows this request's route exactly; the table is for requests it has not routed yet.
+      graceful.setRoute(this.raw, routeOptionsOf(this))
       return graceful.signalFor(this.raw)
     }
   })
 
   fastify.addHook('onRoute', function gracefulOnRoute (route: FastifyRouteOptions) {
     const config = route.config as Config | undefined
-    if (config?.graceful === undefined) return
-    const resolved = resolveRouteOptions(config.graceful, `route ${String(route.method)} ${route.url}`)
-    // Only routes with options pay for a hook: it tells the core the route of each request it tracks.
-    const remember = function gracefulRoute (request: FastifyRequest, _reply: FastifyReply, next: HookHandlerDoneFunction) {
-      graceful.setRoute(request.raw, resolved)
-      next()
-    }
-    route.config = { ...config, [kResolved]: resolved } as typeof route.config
-    route.onRequest = route.onRequest === undefined ? [remember] : [remember, ...[route.onRequest].flat()] as typeof route.onRequest
+    const resolved = config?.graceful === undefined
+      ? undefined
+      : resolveRouteOptions(config.graceful, `route ${String(route.method)} ${route.url}`)
+    if (resolved !== undefined) route.config = { ...config, [kResolved]: resolved } as typeof route.config
+    routes.add(route, resolved)
   })
 
-  fastify.addHook('onRequest', function gracefulOnRequest (request, reply, next) {
-    if (!graceful.closing) return next()
-    if (graceful.admit(request.raw, reply.raw, routeOptionsOf(request))) return next()
-    // Fastify's own return503OnClosing never sees this request: our drain runs before app.close().
-    reply.code(503).headers(graceful.rejectHeaders(request.raw)).send(REJECT_BODY)
-  })
+  if (earlier) {
+    graceful.log.warn({}, 'graceful: routes were declared before @graceful/fastify loaded; their config.graceful is applied by an onRequest hook that every request pays for. Register the plugin first (await app.register(graceful)) to avoid it')
+    fastify.addHook('onRequest', function gracefulEarlierRoutes (request, reply, next) {
+      // Their route timeouts and abortOnDrain apply to requests in flight at the drain start too.
+      graceful.setRoute(request.raw, routeOptionsOf(request))
+      if (!graceful.undecided(request.raw) || graceful.admit(request.raw, reply.raw)) return next()
+      reply.code(503).headers(graceful.rejectHeaders(request.raw)).send(REJECT_BODY)
+    })
+  }
 
-  // With host 'localhost' Fastify listens on more than one address, each with a server of its own.
+  // Fastify drains the servers it listens on; one from serverFactory that the app listens on itself is the
+  // app's to close (plain Fastify leaves it open too), or to hand to app.graceful.attach(). With host
+  // 'localhost' Fastify listens on more than one address, each with a server of its own.
   fastify.addHook('onListen', function gracefulOnListen (next) {
+    graceful.attach(fastify.server)
     for (const server of secondaryServers(fastify)) graceful.attach(server)
     graceful.listened()
     next()
@@ -129,8 +139,9 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
 
   // app.close() runs the same drain as a signal; Fastify's own close (and its onClose hooks) runs in its
   // cleanup phase. Closing first would let return503OnClosing answer every route, serveDuringDrain ones too.
+  // Like Fastify's own, it rejects when an onClose hook failed (the report records it as well).
   fastify.close = function gracefulClose (this: FastifyInstance, callback?: (err?: Error) => void) {
-    const closed = graceful.shutdown('close').then(() => undefined)
+    const closed = graceful.shutdown('close').then(() => { if (closeError !== undefined) throw closeError })
     if (typeof callback === 'function') {
       closed.then(() => callback(), callback)
       return this
@@ -138,12 +149,10 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
     return closed
   } as FastifyInstance['close']
 
-  graceful.attach(fastify.server)
-
   /**
    * A route's options, resolved when the route was added; or, for a route added before our onRoute hook
-   * existed (`app.register(graceful)` not awaited), resolved now — a bad value is logged, not thrown,
-   * since throwing during a shutdown would lose the request.
+   * existed (`app.register(graceful)` not awaited), resolved now — a bad value is logged, not thrown, since
+   * throwing during a shutdown would lose the request.
    */
   function routeOptionsOf (request: FastifyRequest): ResolvedRouteOptions | undefined {
     const config = request.routeOptions.config as unknown as Config | undefined
@@ -155,6 +164,44 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
     } catch (err) {
       graceful.log.error({ err }, 'graceful: bad per-route options ignored; await app.register(graceful) before adding routes to have them checked at start-up')
       return undefined
+    }
+  }
+}
+
+/**
+ * The routes' drain options by method and URL, for requests the drain decides before Fastify routes them
+ * (Fastify's own findRoute() does not return a route's config). Fed from onRoute into find-my-way, Fastify's
+ * own router, with Fastify's matching options, so a request finds the route Fastify would give it. Routes
+ * that differ only by a trailing slash or by a custom constraint share the options of the first one added.
+ */
+function routeTable (fastify: FastifyInstance): { add: (route: FastifyRouteOptions, options: ResolvedRouteOptions | undefined) => void, find: (req: IncomingMessage) => ResolvedRouteOptions | null | undefined } {
+  const r = (fastify.initialConfig.routerOptions ?? {}) as Record<string, unknown>
+  const router = FindMyWay({
+    // Fastify's prefixed '/' routes exist with and without the slash but reach onRoute once.
+    ignoreTrailingSlash: true,
+    ignoreDuplicateSlashes: r.ignoreDuplicateSlashes === true,
+    caseSensitive: r.caseSensitive !== false,
+    maxParamLength: typeof r.maxParamLength === 'number' ? r.maxParamLength : 100,
+    useSemicolonDelimiter: r.useSemicolonDelimiter === true,
+    allowUnsafeRegex: true,
+    defaultRoute: () => undefined,
+    onBadUrl: () => undefined
+  } as FindMyWay.Config<FindMyWay.HTTPVersion.V1>)
+  return {
+    add (route, options) {
+      const constraints: Record<string, unknown> = {}
+      for (const [name, value] of Object.entries(route.constraints ?? {})) {
+        if (router.hasConstraintStrategy(name)) constraints[name] = value
+      }
+      try {
+        router.on(route.method as HTTPMethod | HTTPMethod[], route.url, { constraints }, (_req, _res, _params, store) => store, options ?? null)
+      } catch {
+        // Already there (a HEAD route Fastify added for a GET, a trailing slash twin): the first one stands.
+      }
+    },
+    /** The options of the route `req` goes to; null for a route without any; undefined when no route matches. */
+    find (req) {
+      return router.lookup(req, null as never) as ResolvedRouteOptions | null | undefined
     }
   }
 }
