@@ -362,7 +362,7 @@ t.test("a Fastify onClose hook that throws is recorded in report.hooks as 'fasti
   let after = false
   app.graceful.afterDrain(() => { after = true })
   await t.rejects(bounded(app.close(), 'app.close()'), { message: 'onClose boom' }, 'app.close() rejects with the hook\'s error')
-  const viaCallback = await new Promise<Error | undefined>((resolve) => { app.close((err) => resolve(err)) })
+  const viaCallback = await new Promise<Error | undefined>((resolve) => { (app.close as unknown as (cb: (err?: Error) => void) => void)((err) => resolve(err)) })
   t.match(viaCallback, { message: 'onClose boom' }, 'and so does its callback form')
   const report = await bounded(app.graceful.shutdown(), 'shutdown()')
   t.equal(after, true)

@@ -22,6 +22,8 @@ export interface Integration {
   logger?: Logger
   /** The framework's own close hooks, run after `afterDrain` as one recorded hook. */
   close?: { name: string, fn: () => Promise<unknown> }
+  /** Is this server's listener closed at the drain start? @default every attached server's is */
+  closesListener?: (server: NetServer) => boolean
   /** Per-route options of a request, or undefined for the defaults. Called only during a shutdown. */
   routeOf?: (req: IncomingMessage) => ResolvedRouteOptions | undefined
   /**
@@ -76,6 +78,7 @@ export class Graceful {
       get drainMode () { return engine.drainMode },
       routeOf: (req) => engine.routeOf(req),
       defers: (req) => integration.defers?.(req) === true,
+      closesListener: (server) => integration.closesListener?.(server) !== false,
       abortRequest: (req, reason) => { (req as RequestState)[kSignal]?.abort(reason) },
       reject: (req, res) => engine.reject(req, res)
     })

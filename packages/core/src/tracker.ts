@@ -39,6 +39,8 @@ export interface TrackerHost {
   readonly phase: Phase
   readonly drainMode: 'shutdown' | 'restart'
   routeOf (req: IncomingMessage): ResolvedRouteOptions | undefined
+  /** Is the server's listener ours to close at the drain start? (Fastify leaves a server it did not listen on open.) */
+  closesListener (server: NetServer): boolean
   /** The framework decides this late request itself (it knows a route `routeOf` does not): see `admit()`. */
   defers (req: IncomingMessage): boolean
   /** Aborts the request's `shutdownSignal` (if a handler has asked for it). */
@@ -209,6 +211,11 @@ export class Tracker {
     })
     for (const server of this.servers) this.#follow(server)
     for (const session of this.#sessions) this.#followSession(session)
+    // A response still being written on a connection upgraded behind it (a pipelined upgrade).
+    for (const socket of this.#upgraded) {
+      const res = activeResponse(socket)
+      if (res !== null) this.#track(res.req, res)
+    }
   }
 
   /** Starts the drain; resolves when no request and no connection is left (or the deadline has cut them). */
@@ -225,7 +232,7 @@ export class Tracker {
     return new Promise<void>((resolve) => {
       this.#drained = resolve
       setImmediate(() => {
-        for (const server of this.servers) this.#closeListener(server)
+        for (const server of this.servers) if (this.#host.closesListener(server)) this.#closeListener(server)
         this.#listenersClosed = true
         const { inFlight, connections } = this.live()
         this.#host.log.info({ inFlight, connections }, 'graceful: draining')
@@ -273,7 +280,8 @@ export class Tracker {
     const tracker = this
     const adopt = function gracefulConnection (socket: Socket): void {
       // Node's own listener ran first: an HTTP/1 connection has its parser now; an HTTP/2 one has a session.
-      if ((socket as { parser?: unknown }).parser != null) tracker.#adopt(socket)
+      // A server whose listener stays open keeps taking connections: the drain cannot wait for those.
+      if ((socket as { parser?: unknown }).parser != null && !(tracker.#listenersClosed && !tracker.#host.closesListener(server))) tracker.#adopt(socket)
     }
     server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', adopt)
     for (const socket of httpConnections(server)) {
@@ -388,7 +396,8 @@ export class Tracker {
     }
     ;(res as WithTracked)[kTracked] = t
     this.#pending.add(t)
-    if (t.socket !== null) this.#adopt(t.socket).pending.add(t)
+    // An upgraded connection is followed as such, never swept as an idle HTTP one.
+    if (t.socket !== null && !this.#upgraded.has(t.socket)) this.#adopt(t.socket).pending.add(t)
     res.once('close', () => this.#settle(t))
     return t
   }

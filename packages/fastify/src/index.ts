@@ -54,6 +54,8 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
   let frameworkClosing = false
   // What Fastify's own close rejected with (an onClose hook that threw): app.close() rejects with it too.
   let closeError: Error | undefined
+  // Fastify itself listened on fastify.server (not the app, on a server from serverFactory).
+  let listening = false
   const routes = routeTable(fastify)
   // Routes declared before this plugin loaded (an un-awaited register, plugins registered before it) never
   // reach our onRoute hook: for them the drain needs Fastify's own routing, through an onRequest hook.
@@ -64,18 +66,23 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
     listens: true,
     routeOf: (req) => routes.find(req) ?? undefined,
     defers: (req) => earlier && routes.find(req) === undefined,
-    close: {
-      name: 'fastify.close',
-      fn: () => {
-        if (frameworkClosing) return Promise.resolve()
-        frameworkClosing = true
-        return (originalClose as () => Promise<undefined>).call(fastify).catch((err: Error) => {
-          closeError = err
-          throw err
-        })
-      }
-    }
+    // Plain Fastify leaves a server from serverFactory that the app listened on itself open at close; so do we.
+    closesListener: (server) => server !== fastify.server || listening,
+    close: { name: 'fastify.close', fn: closeFramework }
   })
+
+  let frameworkClose: Promise<unknown> | null = null
+  /** Fastify's own close (its onClose hooks), once: from our cleanup phase, or at once from an afterDrain hook. */
+  function closeFramework (): Promise<unknown> {
+    if (frameworkClose !== null) return frameworkClose
+    if (frameworkClosing) return Promise.resolve()
+    frameworkClosing = true
+    frameworkClose = (originalClose as () => Promise<undefined>).call(fastify).catch((err: Error) => {
+      closeError = err
+      throw err
+    })
+    return frameworkClose
+  }
 
   fastify.decorate('graceful', graceful)
   fastify.decorateRequest('shutdownSignal', {
@@ -105,11 +112,9 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
     })
   }
 
-  // Fastify drains the servers it listens on; one from serverFactory that the app listens on itself is the
-  // app's to close (plain Fastify leaves it open too), or to hand to app.graceful.attach(). With host
-  // 'localhost' Fastify listens on more than one address, each with a server of its own.
+  // With host 'localhost' Fastify listens on more than one address, each with a server of its own.
   fastify.addHook('onListen', function gracefulOnListen (next) {
-    graceful.attach(fastify.server)
+    listening = true
     for (const server of secondaryServers(fastify)) graceful.attach(server)
     graceful.listened()
     next()
@@ -141,13 +146,18 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
   // cleanup phase. Closing first would let return503OnClosing answer every route, serveDuringDrain ones too.
   // Like Fastify's own, it rejects when an onClose hook failed (the report records it as well).
   fastify.close = function gracefulClose (this: FastifyInstance, callback?: (err?: Error) => void) {
-    const closed = graceful.shutdown('close').then(() => { if (closeError !== undefined) throw closeError })
+    // From an afterDrain hook (NestJS's app.close() on its Fastify platform) the shutdown is waiting for that
+    // very hook: Fastify closes now instead.
+    const done = graceful.phase === 'cleanup' ? closeFramework().catch(() => {}) : graceful.shutdown('close')
+    const closed = done.then(() => { if (closeError !== undefined) throw closeError })
     if (typeof callback === 'function') {
       closed.then(() => callback(), callback)
       return this
     }
     return closed
   } as FastifyInstance['close']
+
+  graceful.attach(fastify.server)
 
   /**
    * A route's options, resolved when the route was added; or, for a route added before our onRoute hook
