@@ -116,6 +116,17 @@ export function sessionStreams (session: Http2Session): Http2Stream[] {
   return typeof streams?.values === 'function' ? [...streams.values()] : []
 }
 
+/**
+ * The connection under an HTTP/2 session (`session[Symbol(socket)]`). `session.socket` is a proxy that refuses
+ * `destroy()`; after a graceful close Node waits for the peer to close this socket, which a client that keeps
+ * its session open never does.
+ */
+export function sessionSocket (session: Http2Session): Socket | undefined {
+  const key = ownSymbol(session, 'socket')
+  const socket = key === undefined ? undefined : (session as unknown as Record<symbol, unknown>)[key]
+  return typeof (socket as Socket | undefined)?.destroy === 'function' ? socket as Socket : undefined
+}
+
 /** The compatibility-API response of an HTTP/2 stream (`stream[Symbol(response)]`), if it has one. */
 export function streamResponse (stream: Http2Stream): ServerResponse | undefined {
   const key = ownSymbol(stream, 'response')

@@ -16,7 +16,7 @@ import { Server as NetServer, type Socket } from 'node:net'
 import { Server as TlsServer, type TLSSocket } from 'node:tls'
 import {
   activeResponse, arrivingConnections, httpConnections, lastParsed, onAssignSocket, quietSince, rewriteQueuedHead,
-  sessionStreams, streamResponse, timersNow
+  sessionSocket, sessionStreams, streamResponse, timersNow
 } from './node-internals.js'
 import type { Logger, ResolvedRouteOptions } from './options.js'
 import type { Phase } from './types.js'
@@ -116,7 +116,10 @@ export class Tracker {
 
   #host: TrackerHost
   /** Followed while serving (Node lists none of them). */
-  #sessions = new Set<Http2Session>()
+  /** HTTP/2 sessions, each with its connection (Node forgets it once the session is closed, before the peer has). */
+  #sessions = new Map<Http2Session, Socket | undefined>()
+  /** When each session was told to go away (performance.now()). */
+  #goaway = new Map<Http2Session, number>()
   #upgraded = new Set<Socket>()
   /** TLS connections still in their handshake: the raw socket, and when it connected. */
   #handshaking = new Map<Socket, number>()
@@ -160,12 +163,13 @@ export class Tracker {
     }
     // HTTP/2: a session is the connection. GOAWAY lets its open streams finish and the client opens no new ones.
     server.on('session', function gracefulSession (session: Http2Session) {
-      tracker.#sessions.add(session)
+      tracker.#sessions.set(session, sessionSocket(session))
       session.once('close', () => {
         tracker.#sessions.delete(session)
+        tracker.#goaway.delete(session)
         tracker.#checkDrained()
       })
-      if (tracker.#shuttingDown) session.close()
+      if (tracker.#shuttingDown) tracker.#goAway(session)
     })
     // Our own 'upgrade' listener would make Node hand upgrade requests to 'upgrade' on a server whose app never
     // asked for them, so we listen only beside a listener of the app's.
@@ -184,7 +188,7 @@ export class Tracker {
   live (): { inFlight: number, connections: number } {
     let inFlight = 0
     let connections = this.#sessions.size + this.#upgraded.size + this.#handshaking.size
-    for (const session of this.#sessions) inFlight += sessionStreams(session).length
+    for (const session of this.#sessions.keys()) inFlight += sessionStreams(session).length
     if (this.#shuttingDown) return { inFlight: inFlight + this.#countH1Pending(), connections: connections + this.#conns.size }
     for (const server of this.servers) {
       for (const socket of httpConnections(server)) {
@@ -210,7 +214,7 @@ export class Tracker {
       if ((serverOf(socket) as Record<symbol, unknown> | undefined)?.[kServer] === this) this.#assigned(res, socket)
     })
     for (const server of this.servers) this.#follow(server)
-    for (const session of this.#sessions) this.#followSession(session)
+    for (const session of this.#sessions.keys()) this.#followSession(session)
     // A response still being written on a connection upgraded behind it (a pipelined upgrade).
     for (const socket of this.#upgraded) {
       const res = activeResponse(socket)
@@ -296,6 +300,12 @@ export class Tracker {
       const res = streamResponse(stream)
       if (res !== undefined && !res.writableFinished) this.#track(res.req, res)
     }
+    this.#goAway(session)
+  }
+
+  /** GOAWAY: the client opens no new stream on the session (one it sent meanwhile is refused, safe to retry). */
+  #goAway (session: Http2Session): void {
+    this.#goaway.set(session, performance.now())
     session.close()
   }
 
@@ -539,6 +549,14 @@ export class Tracker {
       if (due <= now) socket.destroy()
       else next = Math.min(next, due)
     }
+    // A session told to go away with no stream left holds no work, and its client can open none: once the
+    // client has had the grace to see the GOAWAY and close it, a session it keeps open is closed for it.
+    for (const [session, socket] of this.#sessions) {
+      const at = this.#goaway.get(session) ?? now
+      if (sessionStreams(session).length > 0) continue
+      if (at + grace <= now) socket?.destroy()
+      else next = Math.min(next, at + grace)
+    }
     for (const [raw, at] of this.#handshaking) {
       if (raw.destroyed) this.#handshaking.delete(raw)
       else if (at + grace <= now) raw.destroy()
@@ -592,11 +610,11 @@ export class Tracker {
       else socket.destroy()
     }
     for (const socket of this.#upgraded) sockets.add(socket)
-    for (const session of this.#sessions) {
+    for (const [session, socket] of this.#sessions) {
       if (kept.has(session)) continue
       // A session with open streams holds work; one whose client simply keeps it open does not.
       if (cutSessions.has(session) || sessionStreams(session).length > 0) sockets.add(session)
-      else session.destroy()
+      else socket?.destroy()
     }
     for (const raw of this.#handshaking.keys()) raw.destroy()
     if (sockets.size === 0 && requests.length === 0) return
