@@ -3,7 +3,7 @@ import type { Server } from 'node:net'
 import { match } from 'path-to-regexp'
 import { IncomingMessage as NodeIncomingMessage, type IncomingMessage, type ServerResponse } from 'node:http'
 import {
-  Graceful, createError, describe, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
+  Graceful, createError, describe, readable, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
   type ResolvedRouteOptions, type RouteOptions, type ShutdownReport, type Stats
 } from '@graceful/core'
 
@@ -120,9 +120,9 @@ const withSignal = new WeakSet<object>()
 
 /** `app.use(graceful(options))`: graceful shutdown for Express 5. */
 export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddleware {
-  const routes = compileRoutes((options as Record<string, unknown> | null)?.routes)
+  const routes = readable(() => compileRoutes((options as Record<string, unknown> | null)?.routes))
   // console's methods take (obj, msg) the wrong way round for us: give it one readable line instead.
-  const opts = (options as Record<string, unknown> | null)?.logger === console ? { ...options, logger: consoleLogger() } : options
+  const opts = readable(() => (options as Record<string, unknown> | null)?.logger === console ? { ...options, logger: consoleLogger() } : options)
   let probes: (path: string) => boolean = () => false
   const engine = new Graceful(opts, {
     allow: ['routes'],
