@@ -36,6 +36,8 @@ export interface Integration {
   listens?: boolean
 }
 
+const PROBE: ResolvedRouteOptions = { serveDuringDrain: true, abortOnDrain: false, timeout: null }
+
 export const REJECT_BODY = '{"statusCode":503,"error":"Service Unavailable","message":"The server is shutting down"}'
 
 const kEngine = Symbol.for('graceful.engine')
@@ -188,15 +190,28 @@ export class Graceful {
     return this.#tracker.servers.has((req.socket as { server?: NetServer } | null)?.server as NetServer)
   }
 
-  /** Per-route options for a request, or undefined. Cached on the request. */
+  /**
+   * Per-route options for a request, or undefined. Cached on the request. The readiness and liveness paths
+   * are served during the drain whatever the framework: a liveness probe answered 503 would have the
+   * orchestrator restart a process that is only draining.
+   */
   routeOf (req: IncomingMessage): ResolvedRouteOptions | undefined {
     const r = req as IncomingMessage & RequestState
     let route = r[kRoute]
     if (route === undefined) {
-      route = this.#integration.routeOf?.(req) ?? null
+      route = (this.#isProbe(req) ? PROBE : this.#integration.routeOf?.(req)) ?? null
       r[kRoute] = route
     }
     return route ?? undefined
+  }
+
+  #isProbe (req: IncomingMessage): boolean {
+    const { readiness, liveness } = this.options
+    if ((readiness === null && liveness === null) || (req.method !== 'GET' && req.method !== 'HEAD')) return false
+    const url = req.url ?? ''
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    return path === readiness?.path || path === liveness?.path
   }
 
   /** Sets a request's per-route options (adapters that know the route better than `routeOf`). */

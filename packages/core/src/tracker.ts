@@ -11,7 +11,7 @@
 // requests.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Http2Session, Http2Stream } from 'node:http2'
+import { constants as http2constants, type Http2Session, type Http2Stream } from 'node:http2'
 import { Server as NetServer, type Socket } from 'node:net'
 import { Server as TlsServer, type TLSSocket } from 'node:tls'
 import {
@@ -29,6 +29,8 @@ import type { Phase } from './types.js'
 export const IDLE_GRACE_MS = 1000
 /** In a restart drain the successor already serves the address: the old process can wait longer. */
 export const RESTART_IDLE_GRACE_MS = 2 * IDLE_GRACE_MS
+/** The highest HTTP/2 stream id: a GOAWAY that names it refuses no stream. */
+const MAX_STREAM_ID = 2 ** 31 - 1
 /** Added to the grace: timers fire late, and so does a busy client's next request. */
 const SLACK_MS = 100
 
@@ -303,10 +305,18 @@ export class Tracker {
     this.#goAway(session)
   }
 
-  /** GOAWAY: the client opens no new stream on the session (one it sent meanwhile is refused, safe to retry). */
+  /**
+   * Tells an HTTP/2 client to open no new stream, in two steps (RFC 9113 §6.8): a GOAWAY that refuses
+   * nothing (the highest stream id), then, once a PING has made the round trip — so every stream the client
+   * opened before it saw the GOAWAY has arrived — the closing GOAWAY that names the last stream served.
+   */
   #goAway (session: Http2Session): void {
+    if (session.closed || session.destroyed) return
     this.#goaway.set(session, performance.now())
-    session.close()
+    const close = (): void => { if (!session.closed && !session.destroyed) session.close() }
+    session.goaway(http2constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID)
+    // A client that never answers the PING is closed the same way after the grace (see #sweep).
+    if (!session.ping(close)) close()
   }
 
   /**

@@ -10,7 +10,8 @@ import {
 export type {
   GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport, Stats
 } from '@graceful/core'
-export { Graceful, codes } from '@graceful/core'
+export { CHANNELS, Graceful, IDLE_GRACE_MS, codes } from '@graceful/core'
+export type { HookMessage, PhaseMessage, ReportMessage, RestartMessage } from '@graceful/core'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -114,7 +115,6 @@ function usesMiddleware (app: unknown, fn: unknown, depth = 0): boolean {
   return stack.some((layer: { handle?: unknown }) => layer.handle === fn || usesMiddleware(layer.handle, fn, depth + 1))
 }
 
-const PROBE: ResolvedRouteOptions = { serveDuringDrain: true, abortOnDrain: false, timeout: null }
 /** Request prototypes that have the `shutdownSignal` getter (Express's own request object, one per copy of Express). */
 const withSignal = new WeakSet<object>()
 
@@ -123,13 +123,11 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
   const routes = readable(() => compileRoutes((options as Record<string, unknown> | null)?.routes))
   // console's methods take (obj, msg) the wrong way round for us: give it one readable line instead.
   const opts = readable(() => (options as Record<string, unknown> | null)?.logger === console ? { ...options, logger: consoleLogger() } : options)
-  let probes: (path: string) => boolean = () => false
   const engine = new Graceful(opts, {
     allow: ['routes'],
     logger: consoleLogger(),
     routeOf (req) {
       const path = pathOf(req.url)
-      if (probes(path)) return PROBE
       for (const r of routes) {
         if ((r.method === null || r.method === req.method || (r.method === 'GET' && req.method === 'HEAD')) && r.matches(path)) return r.options
       }
@@ -137,7 +135,6 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
     }
   })
   const { readiness, liveness } = engine.options
-  probes = (path) => path === readiness?.path || path === liveness?.path
   // While serving, the middleware compares req.url with the probe paths and calls next(): nothing else.
   const readinessQuery = readiness === null ? null : `${readiness.path}?`
   const livenessQuery = liveness === null ? null : `${liveness.path}?`
@@ -176,7 +173,7 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
   }
 
   function probe (req: IncomingMessage, res: ServerResponse, isReadiness: boolean): void {
-    if (engine.undecided(req)) engine.admit(req, res, PROBE)
+    if (engine.undecided(req)) engine.admit(req, res)
     const answer = (ok: boolean) => {
       const body = JSON.stringify({ status: isReadiness ? (ok ? 'ready' : 'unavailable') : 'alive', phase: engine.phase })
       res.writeHead(ok ? 200 : 503, {

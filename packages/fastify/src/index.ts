@@ -10,7 +10,8 @@ import {
 export type {
   GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport, Stats
 } from '@graceful/core'
-export { Graceful, codes } from '@graceful/core'
+export { CHANNELS, Graceful, IDLE_GRACE_MS, codes } from '@graceful/core'
+export type { HookMessage, PhaseMessage, ReportMessage, RestartMessage } from '@graceful/core'
 
 export type FastifyGracefulOptions = GracefulOptions
 
@@ -67,7 +68,8 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
     routeOf: (req) => routes.find(req) ?? undefined,
     defers: (req) => earlier && routes.find(req) === undefined,
     // Plain Fastify leaves a server from serverFactory that the app listened on itself open at close; so do we.
-    closesListener: (server) => server !== fastify.server || listening,
+    // (A listen() still on its way when the drain starts is Fastify's own: closed once it completes.)
+    closesListener: (server) => server !== fastify.server || listening || !server.listening,
     close: { name: 'fastify.close', fn: closeFramework }
   })
 
