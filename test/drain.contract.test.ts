@@ -91,6 +91,23 @@ for (const h of harnesses) {
       t.match(await within(report, 'the report'), { completed: 1, rejected: 1, timedOut: false, exitCode: 0 })
     })
 
+    t.test('each request pipelined during the drain takes the Connection: close over from the one before it, even one whose answer is already written and queued', async (t) => {
+      const s = await start(t, h, { options: { timeout: 30_000 }, routes: { '/health': { serveDuringDrain: true } } })
+      const c = await s.connect()
+      await c.write(get('/hold/a'))
+      await s.app.entered('a')
+      const { report } = await s.drain()
+      await c.write(get('/health'))
+      await until(() => s.app.graceful.stats().inFlight === 2, 'the first pipelined request')
+      await c.write(get('/health'))
+      await until(() => s.app.graceful.stats().inFlight === 3, 'the second pipelined request')
+      s.app.release('a')
+      const res = await within(c.responses(3), 'the three answers')
+      t.same(res.map((r) => [r.status, r.headers.connection]), [[200, 'keep-alive'], [200, 'keep-alive'], [200, 'close']])
+      assertClosedWithFin(t, await within(c.closed, 'the connection closing'), 'the connection')
+      t.match(await within(report, 'the report'), { inFlightAtStart: 1, completed: 3, rejected: 0, exitCode: 0 })
+    })
+
     t.test('a pipelined request on a connection the client resets leaves nothing in flight behind (no phantom holds the drain)', async (t) => {
       const s = await start(t, h, { options: { timeout: 30_000 } })
       for (const id of ['a', 'b', 'c']) {

@@ -185,11 +185,6 @@ export class Graceful {
     return this
   }
 
-  /** Does this instance drain the server `req` came in on? */
-  drains (req: IncomingMessage): boolean {
-    return this.#tracker.servers.has((req.socket as { server?: NetServer } | null)?.server as NetServer)
-  }
-
   /**
    * Per-route options for a request, or undefined. Cached on the request. The readiness and liveness paths
    * are served during the drain whatever the framework: a liveness probe answered 503 would have the
@@ -208,7 +203,7 @@ export class Graceful {
   #isProbe (req: IncomingMessage): boolean {
     const { readiness, liveness } = this.options
     if ((readiness === null && liveness === null) || (req.method !== 'GET' && req.method !== 'HEAD')) return false
-    const url = req.url ?? ''
+    const url = req.url as string
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     return path === readiness?.path || path === liveness?.path
@@ -236,21 +231,17 @@ export class Graceful {
     return controller.signal
   }
 
-  /**
-   * Is this request for the adapter to decide? During the drain, one the engine passed on undecided
-   * (`Integration.defers`), or one from a server this instance does not drain.
-   */
+  /** Did the engine pass this request to the framework undecided (`Integration.defers`), for `admit()`? */
   undecided (req: IncomingMessage): boolean {
-    return this.closing && (this.#tracker.undecided(req) || !this.drains(req))
+    return this.#tracker.undecided(req)
   }
 
   /**
-   * Decides an undecided request (see `undecided`), given its route's options if the adapter knows them. True
-   * when it is to be served (with `Connection: close`); false when it must be answered 503 — with
-   * `rejectHeaders()` and `REJECT_BODY`, or by `reject(res)` — and it is counted as rejected.
+   * Decides an undecided request (see `undecided`) once the adapter has set its route (`setRoute`). True when
+   * it is to be served (with `Connection: close`); false when it must be answered 503 — with `rejectHeaders()`
+   * and `REJECT_BODY`, or by `reject(res)` — and it is counted as rejected.
    */
-  admit (req: IncomingMessage, res: ServerResponse, route?: ResolvedRouteOptions): boolean {
-    if (route !== undefined) this.setRoute(req, route)
+  admit (req: IncomingMessage, res: ServerResponse): boolean {
     if (this.drainMode === 'restart' || this.routeOf(req)?.serveDuringDrain === true) {
       if (req.httpVersionMajor < 2 && !res.headersSent) res.setHeader('connection', 'close')
       return true

@@ -13,7 +13,7 @@ export function safeLogger (log: Logger): Logger {
     } catch (err) {
       if (warned) return
       warned = true
-      process.emitWarning(`the logger threw (${err instanceof Error ? err.message : String(err)}); graceful goes on without its log lines`, { code: 'GRACEFUL_LOGGER_THREW' })
+      process.emitWarning(`the logger threw (${String(err)}); graceful goes on without its log lines`, { code: 'GRACEFUL_LOGGER_THREW' })
     }
   }
   return { info: guard('info'), warn: guard('warn'), error: guard('error') }

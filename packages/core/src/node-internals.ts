@@ -21,6 +21,13 @@ function ownSymbol (obj: object, description: string): symbol | undefined {
   return undefined
 }
 
+/** The value of such a property; undefined where this Node version has none (the read then answers "unknown"). */
+function ownValue (obj: object, description: string): unknown {
+  const key = ownSymbol(obj, description)
+  /* c8 ignore next - defensive: every supported Node version has each of these symbols (test/node-internals.test.ts) */
+  return key === undefined ? undefined : (obj as Record<symbol, unknown>)[key]
+}
+
 interface ParserEntry {
   socket: Socket | null
 }
@@ -37,11 +44,8 @@ interface ConnectionsList {
  * have sent nothing yet.
  */
 function connectionsList (server: NetServer): ConnectionsList | undefined {
-  const key = ownSymbol(server, 'http.server.connections')
-  const list = key === undefined ? undefined : (server as unknown as Record<symbol, unknown>)[key]
-  return list !== null && typeof list === 'object' && typeof (list as ConnectionsList).all === 'function'
-    ? list as ConnectionsList
-    : undefined
+  // Made when the server starts listening: none on a server that has not yet, nor on a cleartext HTTP/2 one.
+  return ownValue(server, 'http.server.connections') as ConnectionsList | undefined
 }
 
 function socketsOf (entries: ParserEntry[]): Socket[] {
@@ -94,26 +98,22 @@ interface TimerLike {
  * `keepAliveTimeout: 0`).
  */
 export function quietSince (socket: Socket): number | undefined {
-  const key = ownSymbol(socket, 'timeout')
-  const timer = key === undefined ? undefined : (socket as unknown as Record<symbol, TimerLike | null>)[key]
-  const start = timer?._idleStart
-  return typeof start === 'number' ? start : undefined
+  return (ownValue(socket, 'timeout') as TimerLike | null | undefined)?._idleStart as number | undefined
 }
 
 /** Now, on the timers' clock (which `_idleStart` uses): read from a timer armed and cleared at once. */
 export function timersNow (): number {
   const probe = setTimeout(noop, 1) as unknown as TimerLike
   clearTimeout(probe as unknown as NodeJS.Timeout)
-  return typeof probe._idleStart === 'number' ? probe._idleStart : NaN
+  return probe._idleStart as number
 }
 
 /** The open streams of an HTTP/2 session (`session[Symbol(state)].streams`, a Map by stream id). */
 export function sessionStreams (session: Http2Session): Http2Stream[] {
-  const key = ownSymbol(session, 'state')
-  const state = key === undefined ? undefined : (session as unknown as Record<symbol, { streams?: unknown }>)[key]
   // A SafeMap from Node's primordials: a Map, but not of this realm's Map class.
-  const streams = state?.streams as Map<number, Http2Stream> | undefined
-  return typeof streams?.values === 'function' ? [...streams.values()] : []
+  const streams = (ownValue(session, 'state') as { streams: Map<number, Http2Stream> } | undefined)?.streams
+  /* c8 ignore next - defensive, as in ownValue */
+  return streams === undefined ? [] : [...streams.values()]
 }
 
 /**
@@ -122,16 +122,15 @@ export function sessionStreams (session: Http2Session): Http2Stream[] {
  * its session open never does.
  */
 export function sessionSocket (session: Http2Session): Socket | undefined {
-  const key = ownSymbol(session, 'socket')
-  const socket = key === undefined ? undefined : (session as unknown as Record<symbol, unknown>)[key]
-  return typeof (socket as Socket | undefined)?.destroy === 'function' ? socket as Socket : undefined
+  return ownValue(session, 'socket') as Socket | undefined
 }
 
-/** The compatibility-API response of an HTTP/2 stream (`stream[Symbol(response)]`), if it has one. */
+/**
+ * The compatibility-API response of an HTTP/2 stream (`stream[Symbol(response)]`); undefined for a stream of an
+ * app that answers `'stream'` events itself.
+ */
 export function streamResponse (stream: Http2Stream): ServerResponse | undefined {
-  const key = ownSymbol(stream, 'response')
-  const res = key === undefined ? undefined : (stream as unknown as Record<symbol, unknown>)[key]
-  return res === undefined || res === null ? undefined : res as ServerResponse
+  return ownValue(stream, 'response') as ServerResponse | undefined
 }
 
 interface QueuedResponse extends ServerResponse {
@@ -154,6 +153,7 @@ export function rewriteQueuedHead (response: ServerResponse, close: boolean): bo
   const first = res.outputData?.[0]
   if (res.socket != null || first === undefined || typeof first.data !== 'string' || !first.data.startsWith('HTTP/1.')) return false
   const end = first.data.indexOf('\r\n\r\n')
+  /* c8 ignore next - defensive: Node stores a head whole, in the first chunk */
   if (end === -1) return false
   const head = first.data.slice(0, end + 2)
   const [from, already] = close ? [KEEP_ALIVE_HEAD, CLOSE_HEAD] : [CLOSE_HEAD, KEEP_ALIVE_HEAD]
@@ -161,6 +161,7 @@ export function rewriteQueuedHead (response: ServerResponse, close: boolean): bo
     res._last = close
     return true
   }
+  /* c8 ignore next - a head without the Connection line Node writes (an app that wrote its own) is left alone */
   if (!from.test(head)) return false
   // Node's own Keep-Alive line is dropped, not restored: `Connection: keep-alive` alone keeps the connection.
   const to = close ? '\r\nConnection: close\r\n' : '\r\nConnection: keep-alive\r\n'

@@ -146,7 +146,7 @@ export function readable<T> (read: () => T): T {
     return read()
   } catch (err) {
     if (typeof (err as { code?: unknown } | null)?.code === 'string' && (err as { code: string }).code.startsWith('GRACEFUL_ERR_')) throw err
-    throw createError('GRACEFUL_ERR_OPTIONS_UNREADABLE', [err instanceof Error ? err.message : String(err)], { cause: err })
+    throw createError('GRACEFUL_ERR_OPTIONS_UNREADABLE', [String(err)], { cause: err })
   }
 }
 

@@ -52,8 +52,8 @@ interface CompiledRoute {
   options: ResolvedRouteOptions
 }
 
-// Which instance drains a server, for the shutdownSignal getter shared by every app of one copy of Express.
-const kEngineOf = Symbol.for('graceful.express.engine')
+// The core's mark on a server it drains: for the shutdownSignal getter shared by every app of one copy of Express.
+const kEngine = Symbol.for('graceful.engine')
 const METHODS = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|TRACE|CONNECT|ALL) +(\/.*)$/i
 // Node's own diagnostics: published once a server is bound, so we find the server app.listen() made.
 const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncEnd'
@@ -141,21 +141,19 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
   let lastServer: Server | undefined
 
   const gracefulMiddleware = function gracefulMiddleware (req: IncomingMessage, res: ServerResponse, next: Next): void {
-    const server = (req.socket as { server?: Server }).server
+    const server = (req.socket as unknown as { server: Server }).server
     if (server !== lastServer) seen(req, server)
     const url = req.url as string
     if (readiness !== null && (url === readiness.path || url.startsWith(readinessQuery as string))) return probe(req, res, true)
     if (liveness !== null && (url === liveness.path || url.startsWith(livenessQuery as string))) return probe(req, res, false)
-    // On a server this instance drains, the engine has decided already; this is for one it does not.
-    if (engine.undecided(req) && !engine.admit(req, res)) return engine.reject(req, res)
     next()
   } as GracefulMiddleware
 
   /** A request from a server not seen just before: the server is drained, the request has its signal. */
-  function seen (req: IncomingMessage, server: Server | undefined): void {
+  function seen (req: IncomingMessage, server: Server): void {
     lastServer = server
     // Servers are found at listen time; this catches one that was listening before app.use(g).
-    if (server !== undefined && !attached.has(server)) adopt(server)
+    if (!attached.has(server)) adopt(server)
     // On Express's own request object, once: every app's request prototype (and a mounted app's) inherits
     // from it. A property per request would cost every request.
     let proto = Object.getPrototypeOf(req) as object | null
@@ -166,14 +164,15 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
     Object.defineProperty(target, 'shutdownSignal', {
       configurable: true,
       get (this: IncomingMessage) {
-        const owner = ((this.socket as { server?: Record<symbol, unknown> } | null)?.server)
-        return (owner?.[kEngineOf] as Graceful | undefined ?? engine).signalFor(this)
+        // The instance that drains the request's server (one of several middlewares, or a core instance).
+        const owner = (this.socket as unknown as { server: Record<symbol, Graceful | undefined> }).server[kEngine]
+        /* c8 ignore next - defensive: a server a request reaches the middleware through is adopted on that request */
+        return (owner ?? engine).signalFor(this)
       }
     })
   }
 
   function probe (req: IncomingMessage, res: ServerResponse, isReadiness: boolean): void {
-    if (engine.undecided(req)) engine.admit(req, res)
     const answer = (ok: boolean) => {
       const body = JSON.stringify({ status: isReadiness ? (ok ? 'ready' : 'unavailable') : 'alive', phase: engine.phase })
       res.writeHead(ok ? 200 : 503, {
@@ -191,7 +190,6 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
   function attach (server: Server): GracefulMiddleware {
     engine.attach(server)
     attached.add(server)
-    ;(server as unknown as Record<symbol, unknown>)[kEngineOf] = engine
     return gracefulMiddleware
   }
 

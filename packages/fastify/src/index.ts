@@ -187,14 +187,21 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
  * that differ only by a trailing slash or by a custom constraint share the options of the first one added.
  */
 function routeTable (fastify: FastifyInstance): { add: (route: FastifyRouteOptions, options: ResolvedRouteOptions | undefined) => void, find: (req: IncomingMessage) => ResolvedRouteOptions | null | undefined } {
-  const r = (fastify.initialConfig.routerOptions ?? {}) as Record<string, unknown>
+  // Fastify's router options as it resolved them (initialConfig's copies warn FSTDEP022 when read).
+  const r = (fastifyInternal(fastify, 'fastify.options') as { routerOptions: Record<string, unknown> }).routerOptions
+  // Custom constraint strategies too, but for those that derive asynchronously (a lookup would need a callback).
+  const strategies = Object.entries((r.constraints ?? {}) as Record<string, FindMyWay.ConstraintStrategy<FindMyWay.HTTPVersion.V1>>)
+    .filter(([, strategy]) => strategy.deriveConstraint.length < 3)
+  // find-my-way's own (host, version) and the custom ones it can derive synchronously.
+  const known = new Set(['host', 'version', ...strategies.map(([name]) => name)])
   const router = FindMyWay({
     // Fastify's prefixed '/' routes exist with and without the slash but reach onRoute once.
     ignoreTrailingSlash: true,
-    ignoreDuplicateSlashes: r.ignoreDuplicateSlashes === true,
-    caseSensitive: r.caseSensitive !== false,
-    maxParamLength: typeof r.maxParamLength === 'number' ? r.maxParamLength : 100,
-    useSemicolonDelimiter: r.useSemicolonDelimiter === true,
+    ignoreDuplicateSlashes: r.ignoreDuplicateSlashes as boolean,
+    caseSensitive: r.caseSensitive as boolean,
+    maxParamLength: r.maxParamLength as number,
+    useSemicolonDelimiter: r.useSemicolonDelimiter as boolean,
+    constraints: Object.fromEntries(strategies),
     allowUnsafeRegex: true,
     defaultRoute: () => undefined,
     onBadUrl: () => undefined
@@ -203,7 +210,7 @@ function routeTable (fastify: FastifyInstance): { add: (route: FastifyRouteOptio
     add (route, options) {
       const constraints: Record<string, unknown> = {}
       for (const [name, value] of Object.entries(route.constraints ?? {})) {
-        if (router.hasConstraintStrategy(name)) constraints[name] = value
+        if (known.has(name)) constraints[name] = value
       }
       try {
         router.on(route.method as HTTPMethod | HTTPMethod[], route.url, { constraints }, (_req, _res, _params, store) => store, options ?? null)
@@ -219,10 +226,13 @@ function routeTable (fastify: FastifyInstance): { add: (route: FastifyRouteOptio
 }
 
 function secondaryServers (fastify: FastifyInstance): Server[] {
-  const key = Object.getOwnPropertySymbols(fastify).find((s) => s.description === 'fastify.serverBindings')
-  /* c8 ignore next 2 - defensive: Fastify 5 always keeps its servers in an array under this symbol */
-  const servers = key === undefined ? undefined : (fastify as unknown as Record<symbol, unknown>)[key]
-  return Array.isArray(servers) ? servers.filter((s) => s !== fastify.server) : []
+  return (fastifyInternal(fastify, 'fastify.serverBindings') as Server[]).filter((s) => s !== fastify.server)
+}
+
+/** A value Fastify 5 keeps under one of its own symbols on the instance (`Symbol(fastify.options)`, …). */
+function fastifyInternal (fastify: FastifyInstance, description: string): unknown {
+  const key = Object.getOwnPropertySymbols(fastify).find((s) => s.description === description) as symbol
+  return (fastify as unknown as Record<symbol, unknown>)[key]
 }
 
 /** `app.register(graceful, options)`: graceful shutdown for Fastify 5. */
