@@ -201,4 +201,5 @@ export function onAssignSocket (hook: AssignHook): () => void {
   }
 }
 
+/* c8 ignore next - never called: the probe timer is cleared as soon as it is armed */
 function noop (): void {}

@@ -663,7 +663,13 @@ export class Tracker {
           sessions.push(target)
         }
       }
-      if (sessions.length > 0) setImmediate(() => { for (const session of sessions) if (!session.destroyed) session.destroy() })
+      if (sessions.length > 0) {
+        setImmediate(() => {
+          // Whether it closed on its own first depends on the client's answer to the resets.
+          /* c8 ignore next */
+          for (const session of sessions) if (!session.destroyed) session.destroy()
+        })
+      }
     })
   }
 
