@@ -166,3 +166,17 @@ t.test('isReady() is true while serving and false once the shutdown has started'
   t.equal(await g.isReady(), false)
   await bounded(shutdown, 'shutdown')
 })
+
+t.test('called on a plain node:http request (no Express), the middleware still gives it a shutdownSignal', async (t) => {
+  const g = graceful({ signals: false, logger: false })
+  const server = await listen(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    g(req, res, () => { res.end(String((req as unknown as { shutdownSignal: unknown }).shutdownSignal instanceof AbortSignal)) })
+  }, g)
+  const answer = await new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: portOf(server), path: '/', agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+  t.equal(answer, 'true')
+})

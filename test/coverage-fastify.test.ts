@@ -8,6 +8,7 @@ import { graceful } from '@graceful/fastify'
 import { captureLogger, deferred, Holds, portOf, type LogEntry } from './helpers/harness.js'
 import { get, RawConnection } from './helpers/http-lite.js'
 import { settleWithin } from './helpers/bounded.js'
+import { until } from './helpers/drain.js'
 
 // Proves "does not hang" only; machines are noisy.
 const BOUND_MS = 5000
@@ -126,3 +127,91 @@ for (const shape of ['a function', 'an array'] as const) {
     await bounded(closing, 'app.close()')
   })
 }
+
+t.test('app.close() from an afterDrain hook (as NestJS does) closes Fastify at once, and the shutdown ends cleanly', async (t) => {
+  const app = Fastify({ logger: false })
+  await app.register(graceful, { signals: false, logger: false })
+  let onClose = false
+  app.addHook('onClose', async () => { onClose = true })
+  app.graceful.afterDrain(() => app.close(), { name: 'nest.close' })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const report = await bounded(app.graceful.shutdown(), 'shutdown()')
+  t.equal(onClose, true, 'Fastify\'s onClose hooks ran')
+  t.match(report, { exitCode: 0 })
+  t.same(report.hooks.map((h) => [h.name, h.error]), [['nest.close', undefined], ['fastify.close', undefined]])
+})
+
+t.test('late requests find their route\'s options the way Fastify routes them: constraints, trailing-slash twins', async (t) => {
+  const logs: LogEntry[] = []
+  const draining = deferred()
+  const capture = captureLogger(logs)
+  const holds = new Holds()
+  const app = Fastify({ logger: false })
+  await app.register(graceful, { signals: false, logger: { ...capture, info: (obj: object, msg?: string) => { capture.info(obj, msg); if (msg === 'graceful: draining') draining.resolve() } } })
+  const serve = { config: { graceful: { serveDuringDrain: true } } }
+  app.get('/hold/:id', async (request) => { await holds.hold((request.params as { id: string }).id); return 'released' })
+  app.get('/host', { ...serve, constraints: { host: 'admin.local' } }, async () => 'admin')
+  app.get('/host', async () => 'anyone')
+  app.get('/twin', serve, async () => 'twin')
+  app.get('/twin/', async () => 'twin with a slash')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const ids = ['a', 'b', 'c']
+  t.teardown(async () => { for (const id of ids) holds.release(id); await app.close() })
+  const port = portOf(app.server)
+  const ask = ['GET /host HTTP/1.1\r\nHost: admin.local\r\n\r\n', 'GET /host HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', get('/twin')]
+  const connections = ask.map(() => new RawConnection(port))
+  t.teardown(() => { for (const c of connections) c.destroy() })
+  for (const [i, c] of connections.entries()) c.write(get(`/hold/${ids[i] as string}`))
+  for (const id of ids) await holds.entered(id)
+  const shutdown = app.graceful.shutdown()
+  await draining.promise
+  for (const [i, c] of connections.entries()) c.write(ask[i] as string)
+  // Each pipelined behind its held request: read before the held ones end, so they are answered.
+  await until(() => app.graceful.stats().inFlight === 6, 'the three late requests arriving')
+  for (const id of ids) holds.release(id)
+  const answers = await Promise.all(connections.map(async (c) => (await c.responses(2))[1]))
+  t.same(answers.map((r) => [r?.status, r?.body]), [[200, 'admin'], [503, answers[1]?.body], [200, 'twin']],
+    'the host-constrained route is served for its host only; the first of two trailing-slash twins decides')
+  await bounded(shutdown, 'shutdown()')
+})
+
+t.test('custom constraint strategies: a synchronous one decides late requests as Fastify routes them; an asynchronous one is left out of the lookup', async (t) => {
+  const strategy = (name: string, async: boolean) => ({
+    name,
+    mustMatchWhenDerived: false,
+    validate () {},
+    storage () {
+      const handlers = new Map<string, unknown>()
+      return { get: (value: string) => handlers.get(value) ?? null, set: (value: string, handler: unknown) => { handlers.set(value, handler) } }
+    },
+    deriveConstraint: async
+      ? (req: http.IncomingMessage, _ctx: unknown, done: (err: Error | null, value?: string) => void) => { done(null, req.headers['x-slow'] as string) }
+      : (req: http.IncomingMessage) => req.headers['x-tenant'] as string
+  })
+  const draining = deferred()
+  const holds = new Holds()
+  const app = Fastify({ logger: false, constraints: { tenant: strategy('tenant', false), slow: strategy('slow', true) } as never })
+  await app.register(graceful, { signals: false, logger: { info: (_o: object, msg?: string) => { if (msg === 'graceful: draining') draining.resolve() }, warn () {}, error () {} } })
+  const serve = { config: { graceful: { serveDuringDrain: true } } }
+  app.get('/hold/:id', async (request) => { await holds.hold((request.params as { id: string }).id); return 'released' })
+  app.get('/t', { ...serve, constraints: { tenant: 'a' } }, async () => 'tenant a')
+  app.get('/t', async () => 'other tenants')
+  app.get('/slow', { ...serve, constraints: { slow: 'x' } }, async () => 'slow x')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const ids = ['a', 'b', 'c']
+  t.teardown(async () => { for (const id of ids) holds.release(id); await app.close() })
+  const ask = ['GET /t HTTP/1.1\r\nHost: x\r\nX-Tenant: a\r\n\r\n', 'GET /t HTTP/1.1\r\nHost: x\r\nX-Tenant: b\r\n\r\n', 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: x\r\n\r\n']
+  const connections = ask.map(() => new RawConnection(portOf(app.server)))
+  t.teardown(() => { for (const c of connections) c.destroy() })
+  for (const [i, c] of connections.entries()) c.write(get(`/hold/${ids[i] as string}`))
+  for (const id of ids) await holds.entered(id)
+  const shutdown = app.graceful.shutdown()
+  await draining.promise
+  for (const [i, c] of connections.entries()) c.write(ask[i] as string)
+  await until(() => app.graceful.stats().inFlight === 6, 'the three late requests arriving')
+  for (const id of ids) holds.release(id)
+  const answers = await Promise.all(connections.map(async (c) => (await c.responses(2))[1]))
+  t.same(answers.map((r) => r?.status), [200, 503, 200])
+  t.equal(answers[2]?.body, 'slow x')
+  await bounded(shutdown, 'shutdown()')
+})

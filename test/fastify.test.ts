@@ -4,7 +4,8 @@
 import t, { type Test } from 'tap'
 import dns from 'node:dns'
 import http from 'node:http'
-import net from 'node:net'
+import net, { type AddressInfo } from 'node:net'
+import { once } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Graceful as CoreGraceful, type GracefulOptions, type RouteOptions } from '@graceful/core'
 import { graceful, Graceful } from '@graceful/fastify'
@@ -65,7 +66,8 @@ async function build (t: Test, o: BuildOptions = {}): Promise<Built> {
   t.teardown(async () => {
     agent.destroy()
     for (const id of ['a', 'b', '0', '1']) holds.release(id)
-    await app.close()
+    // A test whose onClose hook fails on purpose sees app.close() reject; that is asserted there.
+    await app.close().catch(() => {})
   })
   let port = 0
   if (o.listen !== false) {
@@ -350,7 +352,7 @@ t.test('app.close() before ready() or listen still resolves', async (t) => {
   })
 })
 
-t.test("a Fastify onClose hook that throws is recorded in report.hooks as 'fastify.close' and does not hang", async (t) => {
+t.test("a Fastify onClose hook that throws is recorded in report.hooks as 'fastify.close', makes app.close() reject like plain Fastify's, and does not hang", async (t) => {
   let second = false
   const { app, logs } = await build(t, {
     before (app) {
@@ -360,6 +362,9 @@ t.test("a Fastify onClose hook that throws is recorded in report.hooks as 'fasti
   })
   let after = false
   app.graceful.afterDrain(() => { after = true })
+  await t.rejects(bounded(app.close(), 'app.close()'), { message: 'onClose boom' }, 'app.close() rejects with the hook\'s error')
+  const viaCallback = await new Promise<Error | undefined>((resolve) => { (app.close as unknown as (cb: (err?: Error) => void) => void)((err) => resolve(err)) })
+  t.match(viaCallback, { message: 'onClose boom' }, 'and so does its callback form')
   const report = await bounded(app.graceful.shutdown(), 'shutdown()')
   t.equal(after, true)
   const close = report.hooks.find((h) => h.name === 'fastify.close')
@@ -401,4 +406,41 @@ t.test('applies config.graceful to routes declared right after an un-awaited reg
   const [, health] = await a.responses(2)
   t.equal(health?.status, 200, 'the serveDuringDrain route is served during the drain')
   await bounded(closing, 'app.close()')
+})
+
+t.test('app.close() leaves a server from serverFactory that the app listened on itself listening, as plain Fastify does', async (t) => {
+  const server = http.createServer()
+  const app = Fastify({ logger: false, serverFactory: (handler) => server.on('request', handler) })
+  await app.register(graceful, { signals: false, logger: false })
+  app.get('/', async () => 'hello')
+  await app.ready()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.close() })
+  const address = server.address()
+  const report = await bounded(app.graceful.shutdown(), 'shutdown()')
+  await bounded(app.close(), 'app.close()')
+  t.equal(server.listening, true, 'still listening')
+  t.same(server.address(), address)
+  t.match(report, { exitCode: 0, timedOut: false })
+})
+
+t.test('a logger that throws (a pino destination that has ended) never stops the shutdown', async (t) => {
+  // What pino does once its SonicBoom destination is destroyed: every write throws.
+  let destroyed = false
+  const app = Fastify({ logger: { level: 'info', stream: { write () { if (destroyed) throw new Error('SonicBoom destroyed') } } } })
+  await app.register(graceful, { signals: false })
+  app.get('/', async () => 'hello')
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const warned = once(process, 'warning') as Promise<[Error & { code?: string }]>
+  const agent = new http.Agent({ keepAlive: true })
+  t.teardown(() => agent.destroy())
+  await send({ port: (app.server.address() as AddressInfo).port, agent, path: '/' })
+  destroyed = true
+  const report = await bounded(app.graceful.shutdown(), 'shutdown()')
+  t.match(report, { exitCode: 0, timedOut: false })
+  t.equal(app.graceful.phase, 'closed')
+  t.equal(app.server.listening, false, 'the listener is closed')
+  const [warning] = await bounded(warned, 'the process warning')
+  t.equal(warning.code, 'GRACEFUL_LOGGER_THREW', 'said once, as a process warning')
 })

@@ -37,6 +37,9 @@ const BAD: BadCase[] = [
   // Fastify itself turns `register(plugin, null)` into `{}` before the plugin sees it.
   { name: 'options that are null', options: null, code: 'GRACEFUL_ERR_OPTIONS', option: 'options', got: 'null', aboutSignals: true, only: ['core', 'express'] },
   { name: 'options that are a Map', options: new Map([['timeout', 1]]), code: 'GRACEFUL_ERR_OPTIONS', option: 'options', got: 'instead got', aboutSignals: true },
+  // Reading these throws: the error is ours, coded, with theirs as its cause.
+  { name: 'options behind a Proxy whose traps throw', options: new Proxy({}, { ownKeys () { throw new Error('trap') }, getPrototypeOf () { return Object.prototype } }), code: 'GRACEFUL_ERR_OPTIONS_UNREADABLE', option: 'options', got: 'trap', aboutSignals: true },
+  { name: 'an option with a getter that throws', options: { get timeout () { throw new Error('getter') } }, code: 'GRACEFUL_ERR_OPTIONS_UNREADABLE', option: 'options', got: 'getter', aboutSignals: true },
 
   // unknown top-level options
   { name: "an unknown option 'timout' (a typo)", options: { timout: 100 }, code: 'GRACEFUL_ERR_OPTION_UNKNOWN', option: "'timout'", got: 'timout' },
@@ -446,7 +449,10 @@ t.test('Express routes are checked when the middleware is created', async (t) =>
     { name: 'routes null', routes: null, got: "'null'" },
     { name: 'routes as an array', routes: [{ '/x': {} }], got: '[{"/x":{}}]' },
     { name: 'routes true', routes: true, got: "'true'" },
-    { name: 'routes 5', routes: 5, got: "'5'" }
+    { name: 'routes 5', routes: 5, got: "'5'" },
+    // Neither has own keys to read: taken as an object, either would be silently ignored.
+    { name: 'routes as a Map', routes: new Map([['GET /x', { serveDuringDrain: true }]]), got: 'Map' },
+    { name: 'routes as a Date', routes: new Date(0), got: '1970' }
   ]
   for (const c of BAD_ROUTES_OPTION) {
     t.test(`throws GRACEFUL_ERR_ROUTES for ${c.name}`, async (t) => {

@@ -33,7 +33,7 @@ class FakeProcess extends EventEmitter implements ProcessLike {
 }
 
 function report (exitCode: 0 | 1, fields: Partial<ShutdownReport> = {}): ShutdownReport {
-  return { reason: 'x', durationMs: 1, inFlightAtStart: 0, completed: 0, rejected: 0, aborted: 0, destroyedSockets: 0, hooks: [], timedOut: false, exitCode, ...fields }
+  return { reason: 'x', durationMs: 1, inFlightAtStart: 0, completed: 0, rejected: 0, aborted: 0, interrupted: 0, destroyedSockets: 0, hooks: [], timedOut: false, exitCode, ...fields }
 }
 
 function member (signals: NodeJS.Signals[], exit: boolean, result: ShutdownReport | Promise<ShutdownReport> = report(0)) {
@@ -215,7 +215,7 @@ t.test('several members: one process report, through the first, with the sums', 
   const b = member(['SIGTERM'], true, report(1, {
     inFlightAtStart: 3, completed: 1, aborted: 2, destroyedSockets: 2, timedOut: true, hooks: [{ name: 'x', ms: 1, error: 'e' }, { name: 'y', ms: 1 }]
   }))
-  const c = member(['SIGTERM'], true, report(0, { completed: 4 }))
+  const c = member(['SIGTERM'], true, report(0, { completed: 4, interrupted: 1 }))
   r.register(a)
   r.register(b)
   r.register(c)
@@ -228,7 +228,7 @@ t.test('several members: one process report, through the first, with the sums', 
   t.same([level, msg], ['warn', 'graceful: process shutdown complete, not clean'])
   t.same({ ...obj.report, durationMs: 0 }, {
     reason: 'SIGTERM', instances: 3, durationMs: 0, inFlightAtStart: 5, completed: 7, rejected: 1, aborted: 2,
-    destroyedSockets: 2, failedHooks: 1, timedOut: true, uncaughtErrors: 0, exitCode: 1
+    interrupted: 1, destroyedSockets: 2, failedHooks: 1, timedOut: true, uncaughtErrors: 0, exitCode: 1
   })
 })
 

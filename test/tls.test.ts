@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import http from 'node:http'
 import http2 from 'node:http2'
 import https from 'node:https'
-import type { AddressInfo, Server } from 'node:net'
+import net, { type AddressInfo, type Server } from 'node:net'
 import tls from 'node:tls'
 import { graceful as fastifyGraceful } from '@graceful/fastify'
 import { graceful as expressGraceful } from '@graceful/express'
@@ -17,6 +17,7 @@ import type { GracefulOptions, ShutdownReport } from '@graceful/core'
 import { captureLogger, deferred, Holds, type GracefulLike, type LogEntry } from './helpers/harness.js'
 import { connectError, get, RawClient } from './helpers/client.js'
 import { settleWithin } from './helpers/bounded.js'
+import { until } from './helpers/drain.js'
 import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
 import { CERT, KEY } from './helpers/tls.js'
 import type { FixtureConfig, ReadyMessage } from './fixtures/fixture-common.js'
@@ -248,6 +249,30 @@ for (const kind of ['fastify https', 'express https'] as const) {
   })
 }
 
+// The first bytes of a TLS ClientHello (record header and part of the handshake header): a client that stalls
+// mid-handshake.
+const HALF_CLIENT_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03])
+
+for (const kind of ['fastify https', 'express https', 'fastify http2'] as const) {
+  t.test(`${kind}: a connection still in its TLS handshake at the drain start (silent, or half a ClientHello) is closed once quiet for the grace and holds nothing up`, async (t) => {
+    const app = await start(t, kind, { timeout: 10_000 })
+    const silent = net.connect(app.port, '127.0.0.1')
+    const half = net.connect(app.port, '127.0.0.1')
+    for (const socket of [silent, half]) {
+      socket.on('error', () => {})
+      t.teardown(() => socket.destroy())
+      await once(socket, 'connect')
+    }
+    half.write(HALF_CLIENT_HELLO)
+    await until(() => app.graceful.stats().connections === 2, 'the server holding both handshakes')
+    const closed = Promise.all([once(silent, 'close'), once(half, 'close')])
+    const report = await bounded(app.graceful.shutdown(), 'shutdown')
+    await bounded(closed, 'both connections closing')
+    t.match(report, { inFlightAtStart: 0, destroyedSockets: 0, timedOut: false, exitCode: 0 })
+    t.ok(report.hooks.every((h) => h.error === undefined), `every hook passed (${JSON.stringify(report.hooks)})`)
+  })
+}
+
 t.test('fastify http2', async (t) => {
   t.test('a stream in flight completes; the session gets GOAWAY at the drain start, so no new stream and no new connection', async (t) => {
     const app = await start(t, 'fastify http2', { timeout: 10_000 })
@@ -302,6 +327,16 @@ t.test('fastify http2', async (t) => {
     t.match(report, { inFlightAtStart: 1, completed: 0, aborted: 1, timedOut: true, exitCode: 1 })
     t.ok(report.destroyedSockets >= 1, 'the cut stream is counted as destroyed')
     t.ok(app.logs.some((l) => l.level === 'warn' && l.msg === 'graceful: drain deadline passed, cutting what is left'), 'the deadline is logged')
+  })
+
+  t.test('three streams of one connection cut at the deadline count as one destroyed connection', async (t) => {
+    const app = await start(t, 'fastify http2', { timeout: 200 })
+    const session = h2Connect(t, app.port)
+    const cut = ['a', 'b', 'c'].map((id) => h2Get(session, `/hold/${id}`).answer.then(() => 'answered', () => 'cut'))
+    await Promise.all(['a', 'b', 'c'].map((id) => app.holds.entered(id)))
+    const report = await bounded(app.graceful.shutdown(), 'shutdown')
+    t.same(await Promise.all(cut), ['cut', 'cut', 'cut'])
+    t.match(report, { inFlightAtStart: 3, aborted: 3, destroyedSockets: 1, timedOut: true, exitCode: 1 })
   })
 
   t.test('a stream with a longer route timeout outlives the global deadline that cuts another stream of its session', async (t) => {
@@ -455,4 +490,39 @@ t.test('SIGTERM to an Express HTTPS process: the request in flight completes wit
   const report = reportOf(exit.output)
   t.match(report, { reason: 'SIGTERM', inFlightAtStart: 1, completed: 1, aborted: 0, destroyedSockets: 0, timedOut: false, exitCode: 0 })
   t.ok((report?.durationMs ?? Infinity) < BOUND_MS, 'the idle keep-alive connection does not hold the drain')
+})
+
+// Cleartext HTTP/2 (`http2: true` without `https`): drained like HTTP/2 over TLS.
+t.test('fastify h2c: a stream in flight completes, and a session whose client keeps it open after GOAWAY (an unread response) holds nothing up', async (t) => {
+  const holds = new Holds()
+  const app = Fastify({ logger: false, http2: true })
+  await app.register(fastifyGraceful, { signals: false, logger: false, timeout: 10_000 })
+  app.get('/', async () => 'hello')
+  app.get<{ Params: { id: string } }>('/hold/:id', async (request) => {
+    await holds.hold(request.params.id, request.shutdownSignal)
+    return `released ${request.params.id}`
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const port = (app.server.address() as AddressInfo).port
+  const lazy = http2.connect(`http://127.0.0.1:${port}`)
+  const busy = http2.connect(`http://127.0.0.1:${port}`)
+  for (const session of [lazy, busy]) {
+    session.on('error', () => {})
+    t.teardown(() => session.destroy())
+  }
+  // A client that never reads its answer keeps its stream, and so its session, open after GOAWAY.
+  const unread = lazy.request({ ':path': '/' })
+  unread.on('error', () => {})
+  unread.pause()
+  await once(unread, 'response')
+  const held = h2Get(busy, '/hold/a')
+  await holds.entered('a')
+  const shutdown = app.graceful.shutdown()
+  await until(() => app.graceful.phase === 'draining', 'the drain start')
+  holds.release('a')
+  const answer = await bounded(held.answer, 'the held stream')
+  t.same([answer.status, answer.body], [200, 'released a'], 'the stream in flight is served to its end')
+  const report = await bounded(shutdown, 'shutdown')
+  t.match(report, { inFlightAtStart: 1, completed: 1, aborted: 0, destroyedSockets: 0, timedOut: false, exitCode: 0 })
 })

@@ -2,7 +2,7 @@
 // so every behavioural case runs unchanged against Fastify and Express.
 import type { Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import type { GracefulOptions, Phase, RouteOptions, ShutdownReport, HookFn, HookOptions } from '@graceful/core'
+import type { GracefulOptions, Phase, RouteOptions, ShutdownReport, HookFn, HookOptions, Stats } from '@graceful/core'
 
 export interface LogEntry {
   level: 'info' | 'warn' | 'error'
@@ -24,6 +24,7 @@ export interface GracefulLike {
   beforeDrain (fn: HookFn, options?: HookOptions): unknown
   afterDrain (fn: HookFn, options?: HookOptions): unknown
   shutdown (reason?: string): Promise<ShutdownReport>
+  stats (): Stats
 }
 
 export interface TestApp {

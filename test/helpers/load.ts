@@ -15,6 +15,11 @@ export interface LoadOptions {
   maxRequests: number
   /** Upper bound on the run, ms: then every client stops and a request still open counts as a failure. */
   maxMs: number
+  /**
+   * ms a client waits between a response and its next request (a busy proxy, a slow caller), drawn anew
+   * each time. @default none: the next request goes out at once
+   */
+  pause?: () => number
 }
 
 export interface Failure {
@@ -136,6 +141,7 @@ export function startLoad (options: LoadOptions): LoadRun {
       if (outcome.status === 200) {
         r.ok++
         if (waiters.length > 0) checkWaiters()
+        if (options.pause !== undefined) await new Promise((resolve) => setTimeout(resolve, options.pause?.()))
       } else if (outcome.status === 503 && close) {
         r.rejected++
         r.stop = 'rejected'

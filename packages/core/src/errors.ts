@@ -6,6 +6,7 @@ import { format, inspect } from 'node:util'
  */
 export const codes = {
   GRACEFUL_ERR_OPTIONS: { base: TypeError, message: "options must be an object, instead got '%s'" },
+  GRACEFUL_ERR_OPTIONS_UNREADABLE: { base: TypeError, message: "options could not be read: reading them threw '%s' (a getter or a Proxy); pass a plain object of plain values" },
   GRACEFUL_ERR_OPTION_UNKNOWN: { base: TypeError, message: "unknown option '%s': expected one of %s" },
   GRACEFUL_ERR_TIMEOUT: { base: TypeError, message: "option 'timeout' must be a finite number of ms >= 0, instead got '%s'" },
   GRACEFUL_ERR_DELAY: { base: TypeError, message: "option 'delay' must be a finite number of ms >= 0, instead got '%s'" },

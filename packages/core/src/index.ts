@@ -1,8 +1,8 @@
 export { Graceful, IDLE_GRACE_MS, REJECT_BODY } from './graceful.js'
-export type { Integration, Phase, ShutdownReport } from './graceful.js'
+export type { Integration, Phase, ShutdownReport, Stats } from './graceful.js'
 export { codes, createError, describe } from './errors.js'
 export type { ErrorCode, GracefulError } from './errors.js'
-export { DEFAULTS, SIGNALS, resolveOptions, resolveRouteOptions } from './options.js'
+export { DEFAULTS, SIGNALS, readable, resolveOptions, resolveRouteOptions } from './options.js'
 export type {
   GracefulOptions, LivenessOptions, Logger, ReadinessOptions, ResolvedOptions, ResolvedRouteOptions,
   RestartOptions, RouteOptions

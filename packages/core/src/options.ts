@@ -134,6 +134,23 @@ function pick<T> (obj: Record<string, unknown>, key: string, fallback: T): unkno
  * `extra` names options an adapter handles itself (Express `routes`).
  */
 export function resolveOptions (input: unknown, extra: readonly string[] = []): ResolvedOptions {
+  return readable(() => resolve(input, extra))
+}
+
+/**
+ * Runs a validation whose reading of the user's value may itself throw (a getter that throws, a Proxy whose
+ * traps do): that error comes out as a coded TypeError naming the problem, with the original as its `cause`.
+ */
+export function readable<T> (read: () => T): T {
+  try {
+    return read()
+  } catch (err) {
+    if (typeof (err as { code?: unknown } | null)?.code === 'string' && (err as { code: string }).code.startsWith('GRACEFUL_ERR_')) throw err
+    throw createError('GRACEFUL_ERR_OPTIONS_UNREADABLE', [String(err)], { cause: err })
+  }
+}
+
+function resolve (input: unknown, extra: readonly string[]): ResolvedOptions {
   if (input === undefined) input = {}
   if (!isPlainObject(input)) throw createError('GRACEFUL_ERR_OPTIONS', [describe(input)])
   const known = [...OPTION_NAMES, ...extra]
@@ -242,6 +259,10 @@ export interface ResolvedRouteOptions {
 
 /** Checks one route's options; `where` names the route in the error message. */
 export function resolveRouteOptions (input: unknown, where: string): ResolvedRouteOptions {
+  return readable(() => resolveRoute(input, where))
+}
+
+function resolveRoute (input: unknown, where: string): ResolvedRouteOptions {
   if (!isPlainObject(input)) {
     throw createError('GRACEFUL_ERR_ROUTE_OPTION', [`for ${where} must be an object`, describe(input)])
   }

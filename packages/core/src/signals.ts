@@ -37,6 +37,7 @@ export interface ProcessReport {
   completed: number
   rejected: number
   aborted: number
+  interrupted: number
   destroyedSockets: number
   /** Hooks that threw or passed their timeout, over every instance. */
   failedHooks: number
@@ -131,7 +132,7 @@ export function createSignalRegistry (install: CloseWithGrace, proc: ProcessLike
   }
 
   function logProcessReport (reason: string, start: number, reports: ShutdownReport[], exitCode: 0 | 1): void {
-    const sum = (field: 'inFlightAtStart' | 'completed' | 'rejected' | 'aborted' | 'destroyedSockets') =>
+    const sum = (field: 'inFlightAtStart' | 'completed' | 'rejected' | 'aborted' | 'interrupted' | 'destroyedSockets') =>
       reports.reduce((n, r) => n + r[field], 0)
     const report: ProcessReport = {
       reason,
@@ -141,6 +142,7 @@ export function createSignalRegistry (install: CloseWithGrace, proc: ProcessLike
       completed: sum('completed'),
       rejected: sum('rejected'),
       aborted: sum('aborted'),
+      interrupted: sum('interrupted'),
       destroyedSockets: sum('destroyedSockets'),
       failedHooks: reports.reduce((n, r) => n + r.hooks.filter((h) => h.error !== undefined).length, 0),
       timedOut: reports.some((r) => r.timedOut),

@@ -1,16 +1,17 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Server } from 'node:net'
 import { match } from 'path-to-regexp'
+import { IncomingMessage as NodeIncomingMessage, type IncomingMessage, type ServerResponse } from 'node:http'
 import {
-  Graceful, createError, describe, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
-  type ResolvedRouteOptions, type RouteOptions, type ShutdownReport
+  Graceful, createError, describe, readable, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
+  type ResolvedRouteOptions, type RouteOptions, type ShutdownReport, type Stats
 } from '@graceful/core'
 
 export type {
-  GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport
+  GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport, Stats
 } from '@graceful/core'
-export { Graceful, codes } from '@graceful/core'
+export { CHANNELS, Graceful, IDLE_GRACE_MS, codes } from '@graceful/core'
+export type { HookMessage, PhaseMessage, ReportMessage, RestartMessage } from '@graceful/core'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -41,6 +42,8 @@ export interface GracefulMiddleware {
   /** For servers made with http.createServer(app) or https.createServer(opts, app); app.listen() needs nothing. */
   attach (server: Server): GracefulMiddleware
   isReady (): Promise<boolean>
+  /** A live view: phase, requests in flight, open connections. */
+  stats (): Stats
 }
 
 interface CompiledRoute {
@@ -49,16 +52,18 @@ interface CompiledRoute {
   options: ResolvedRouteOptions
 }
 
+// The core's mark on a server it drains: for the shutdownSignal getter shared by every app of one copy of Express.
+const kEngine = Symbol.for('graceful.engine')
 const METHODS = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|TRACE|CONNECT|ALL) +(\/.*)$/i
 // Node's own diagnostics: published once a server is bound, so we find the server app.listen() made.
 const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncEnd'
 
 function compileRoutes (routes: unknown): CompiledRoute[] {
   if (routes === undefined) return []
-  if (routes === null || typeof routes !== 'object' || Array.isArray(routes)) {
-    throw createError('GRACEFUL_ERR_ROUTES', [describe(routes)])
-  }
-  return Object.entries(routes).map(([key, value]) => {
+  // A Map, a Date or a class instance has no own enumerable keys to read: it would be silently ignored.
+  const proto = routes !== null && typeof routes === 'object' ? Object.getPrototypeOf(routes) as unknown : undefined
+  if (proto !== Object.prototype && proto !== null) throw createError('GRACEFUL_ERR_ROUTES', [describe(routes)])
+  return Object.entries(routes as Record<string, unknown>).map(([key, value]) => {
     const m = METHODS.exec(key)
     const method = m === null ? null : (m[1] as string).toUpperCase()
     const path = m === null ? key : m[2] as string
@@ -110,16 +115,18 @@ function usesMiddleware (app: unknown, fn: unknown, depth = 0): boolean {
   return stack.some((layer: { handle?: unknown }) => layer.handle === fn || usesMiddleware(layer.handle, fn, depth + 1))
 }
 
+/** Request prototypes that have the `shutdownSignal` getter (Express's own request object, one per copy of Express). */
+const withSignal = new WeakSet<object>()
+
 /** `app.use(graceful(options))`: graceful shutdown for Express 5. */
 export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddleware {
-  const routes = compileRoutes((options as Record<string, unknown> | null)?.routes)
+  const routes = readable(() => compileRoutes((options as Record<string, unknown> | null)?.routes))
   // console's methods take (obj, msg) the wrong way round for us: give it one readable line instead.
-  const opts = (options as Record<string, unknown> | null)?.logger === console ? { ...options, logger: consoleLogger() } : options
+  const opts = readable(() => (options as Record<string, unknown> | null)?.logger === console ? { ...options, logger: consoleLogger() } : options)
   const engine = new Graceful(opts, {
     allow: ['routes'],
     logger: consoleLogger(),
     routeOf (req) {
-      if (routes.length === 0) return undefined
       const path = pathOf(req.url)
       for (const r of routes) {
         if ((r.method === null || r.method === req.method || (r.method === 'GET' && req.method === 'HEAD')) && r.matches(path)) return r.options
@@ -128,42 +135,44 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
     }
   })
   const { readiness, liveness } = engine.options
-  let signalProto: object | null = null
+  // While serving, the middleware compares req.url with the probe paths and calls next(): nothing else.
+  const readinessQuery = readiness === null ? null : `${readiness.path}?`
+  const livenessQuery = liveness === null ? null : `${liveness.path}?`
   let lastServer: Server | undefined
 
   const gracefulMiddleware = function gracefulMiddleware (req: IncomingMessage, res: ServerResponse, next: Next): void {
-    const proto = Object.getPrototypeOf(req) as object
-    if (proto !== signalProto) defineSignal(proto)
-    const server = (req.socket as { server?: Server }).server
-    if (server !== lastServer && server !== undefined) {
-      // Servers are found at listen time; this catches one that was listening before app.use(g).
-      if (!attached.has(server)) adopt(server)
-      lastServer = server
-    }
-
-    if (readiness !== null || liveness !== null) {
-      const path = pathOf(req.url)
-      if (readiness !== null && path === readiness.path) return probe(req, res, true)
-      if (liveness !== null && path === liveness.path) return probe(req, res, false)
-    }
-    if (engine.closing && !engine.admit(req, res)) return engine.reject(req, res)
+    const server = (req.socket as unknown as { server: Server }).server
+    if (server !== lastServer) seen(req, server)
+    const url = req.url as string
+    if (readiness !== null && (url === readiness.path || url.startsWith(readinessQuery as string))) return probe(req, res, true)
+    if (liveness !== null && (url === liveness.path || url.startsWith(livenessQuery as string))) return probe(req, res, false)
     next()
   } as GracefulMiddleware
 
-  function defineSignal (proto: object): void {
-    signalProto = proto
-    if (Object.getOwnPropertyDescriptor(proto, 'shutdownSignal') !== undefined) return
-    // On Express's request prototype, once: a property per request would cost every request.
-    Object.defineProperty(proto, 'shutdownSignal', {
+  /** A request from a server not seen just before: the server is drained, the request has its signal. */
+  function seen (req: IncomingMessage, server: Server): void {
+    lastServer = server
+    // Servers are found at listen time; this catches one that was listening before app.use(g).
+    if (!attached.has(server)) adopt(server)
+    // On Express's own request object, once: every app's request prototype (and a mounted app's) inherits
+    // from it. A property per request would cost every request.
+    let proto = Object.getPrototypeOf(req) as object | null
+    while (proto !== null && Object.getPrototypeOf(proto) !== NodeIncomingMessage.prototype) proto = Object.getPrototypeOf(proto) as object | null
+    const target = proto ?? Object.getPrototypeOf(req) as object
+    if (withSignal.has(target)) return
+    withSignal.add(target)
+    Object.defineProperty(target, 'shutdownSignal', {
       configurable: true,
       get (this: IncomingMessage) {
-        return engine.signalFor(this)
+        // The instance that drains the request's server (one of several middlewares, or a core instance).
+        const owner = (this.socket as unknown as { server: Record<symbol, Graceful | undefined> }).server[kEngine]
+        /* c8 ignore next - defensive: a server a request reaches the middleware through is adopted on that request */
+        return (owner ?? engine).signalFor(this)
       }
     })
   }
 
   function probe (req: IncomingMessage, res: ServerResponse, isReadiness: boolean): void {
-    if (engine.closing) engine.admit(req, res, { serveDuringDrain: true, abortOnDrain: false, timeout: null })
     const answer = (ok: boolean) => {
       const body = JSON.stringify({ status: isReadiness ? (ok ? 'ready' : 'unavailable') : 'alive', phase: engine.phase })
       res.writeHead(ok ? 200 : 503, {
@@ -223,6 +232,9 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
   gracefulMiddleware.attach = attach
   gracefulMiddleware.isReady = function isReady () {
     return engine.isReady()
+  }
+  gracefulMiddleware.stats = function stats () {
+    return engine.stats()
   }
   return gracefulMiddleware
 }

@@ -1,23 +1,23 @@
+import type { IncomingMessage } from 'node:http'
 import type { Server } from 'node:net'
-import type {
-  FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions as FastifyRouteOptions
-} from 'fastify'
+import type { FastifyInstance, FastifyPluginCallback, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import {
-  Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions,
-  type RouteOptions as GracefulRouteOptions
+  Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions, type RouteOptions as GracefulRouteOptions
 } from '@graceful/core'
 
 export type {
-  GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport
+  GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport, Stats
 } from '@graceful/core'
-export { Graceful, codes } from '@graceful/core'
+export { CHANNELS, Graceful, IDLE_GRACE_MS, codes } from '@graceful/core'
+export type { HookMessage, PhaseMessage, ReportMessage, RestartMessage } from '@graceful/core'
 
 export type FastifyGracefulOptions = GracefulOptions
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The graceful instance: `phase`, `beforeDrain`, `afterDrain`, `shutdown()`. */
+    /** The graceful instance: `phase`, `beforeDrain`, `afterDrain`, `shutdown()`, `stats()`. */
     graceful: Graceful
   }
   interface FastifyRequest {
@@ -53,53 +53,70 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
   const originalClose = fastify.close
   // True while Fastify's own close runs (app.close() before our override was installed, or from our cleanup).
   let frameworkClosing = false
+  // What Fastify's own close rejected with (an onClose hook that threw): app.close() rejects with it too.
+  let closeError: Error | undefined
+  // Fastify itself listened on fastify.server (not the app, on a server from serverFactory).
+  let listening = false
+  const routes = routeTable(fastify)
+  // Routes declared before this plugin loaded (an un-awaited register, plugins registered before it) never
+  // reach our onRoute hook: for them the drain needs Fastify's own routing, through an onRequest hook.
+  const earlier = fastify.printRoutes() !== '(empty tree)'
   const graceful = new Graceful(options, {
     allow: REGISTER_OPTIONS,
     logger: fastify.log,
     listens: true,
-    close: {
-      name: 'fastify.close',
-      fn: () => {
-        if (frameworkClosing) return Promise.resolve()
-        frameworkClosing = true
-        return (originalClose as () => Promise<undefined>).call(fastify)
-      }
-    }
+    routeOf: (req) => routes.find(req) ?? undefined,
+    defers: (req) => earlier && routes.find(req) === undefined,
+    // Plain Fastify leaves a server from serverFactory that the app listened on itself open at close; so do we.
+    // (A listen() still on its way when the drain starts is Fastify's own: closed once it completes.)
+    closesListener: (server) => server !== fastify.server || listening || !server.listening,
+    close: { name: 'fastify.close', fn: closeFramework }
   })
+
+  let frameworkClose: Promise<unknown> | null = null
+  /** Fastify's own close (its onClose hooks), once: from our cleanup phase, or at once from an afterDrain hook. */
+  function closeFramework (): Promise<unknown> {
+    if (frameworkClose !== null) return frameworkClose
+    if (frameworkClosing) return Promise.resolve()
+    frameworkClosing = true
+    frameworkClose = (originalClose as () => Promise<undefined>).call(fastify).catch((err: Error) => {
+      closeError = err
+      throw err
+    })
+    return frameworkClose
+  }
 
   fastify.decorate('graceful', graceful)
   fastify.decorateRequest('shutdownSignal', {
     getter (this: FastifyRequest) {
-      if (graceful.routeOf(this.raw) === undefined) {
-        const route = routeOptionsOf(this)
-        if (route !== undefined) graceful.setRoute(this.raw, route)
-      }
+      // Fastify knows this request's route exactly; the table is for requests it has not routed yet.
+      graceful.setRoute(this.raw, routeOptionsOf(this))
       return graceful.signalFor(this.raw)
     }
   })
 
   fastify.addHook('onRoute', function gracefulOnRoute (route: FastifyRouteOptions) {
     const config = route.config as Config | undefined
-    if (config?.graceful === undefined) return
-    const resolved = resolveRouteOptions(config.graceful, `route ${String(route.method)} ${route.url}`)
-    // Only routes with options pay for a hook: it tells the core the route of each request it tracks.
-    const remember = function gracefulRoute (request: FastifyRequest, _reply: FastifyReply, next: HookHandlerDoneFunction) {
-      graceful.setRoute(request.raw, resolved)
-      next()
-    }
-    route.config = { ...config, [kResolved]: resolved } as typeof route.config
-    route.onRequest = route.onRequest === undefined ? [remember] : [remember, ...[route.onRequest].flat()] as typeof route.onRequest
+    const resolved = config?.graceful === undefined
+      ? undefined
+      : resolveRouteOptions(config.graceful, `route ${String(route.method)} ${route.url}`)
+    if (resolved !== undefined) route.config = { ...config, [kResolved]: resolved } as typeof route.config
+    routes.add(route, resolved)
   })
 
-  fastify.addHook('onRequest', function gracefulOnRequest (request, reply, next) {
-    if (!graceful.closing) return next()
-    if (graceful.admit(request.raw, reply.raw, routeOptionsOf(request))) return next()
-    // Fastify's own return503OnClosing never sees this request: our drain runs before app.close().
-    reply.code(503).headers(graceful.rejectHeaders(request.raw)).send(REJECT_BODY)
-  })
+  if (earlier) {
+    graceful.log.warn({}, 'graceful: routes were declared before @graceful/fastify loaded; their config.graceful is applied by an onRequest hook that every request pays for. Register the plugin first (await app.register(graceful)) to avoid it')
+    fastify.addHook('onRequest', function gracefulEarlierRoutes (request, reply, next) {
+      // Their route timeouts and abortOnDrain apply to requests in flight at the drain start too.
+      graceful.setRoute(request.raw, routeOptionsOf(request))
+      if (!graceful.undecided(request.raw) || graceful.admit(request.raw, reply.raw)) return next()
+      reply.code(503).headers(graceful.rejectHeaders(request.raw)).send(REJECT_BODY)
+    })
+  }
 
   // With host 'localhost' Fastify listens on more than one address, each with a server of its own.
   fastify.addHook('onListen', function gracefulOnListen (next) {
+    listening = true
     for (const server of secondaryServers(fastify)) graceful.attach(server)
     graceful.listened()
     next()
@@ -129,8 +146,12 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
 
   // app.close() runs the same drain as a signal; Fastify's own close (and its onClose hooks) runs in its
   // cleanup phase. Closing first would let return503OnClosing answer every route, serveDuringDrain ones too.
+  // Like Fastify's own, it rejects when an onClose hook failed (the report records it as well).
   fastify.close = function gracefulClose (this: FastifyInstance, callback?: (err?: Error) => void) {
-    const closed = graceful.shutdown('close').then(() => undefined)
+    // From an afterDrain hook (NestJS's app.close() on its Fastify platform) the shutdown is waiting for that
+    // very hook: Fastify closes now instead.
+    const done = graceful.phase === 'cleanup' ? closeFramework().catch(() => {}) : graceful.shutdown('close')
+    const closed = done.then(() => { if (closeError !== undefined) throw closeError })
     if (typeof callback === 'function') {
       closed.then(() => callback(), callback)
       return this
@@ -142,8 +163,8 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
 
   /**
    * A route's options, resolved when the route was added; or, for a route added before our onRoute hook
-   * existed (`app.register(graceful)` not awaited), resolved now — a bad value is logged, not thrown,
-   * since throwing during a shutdown would lose the request.
+   * existed (`app.register(graceful)` not awaited), resolved now — a bad value is logged, not thrown, since
+   * throwing during a shutdown would lose the request.
    */
   function routeOptionsOf (request: FastifyRequest): ResolvedRouteOptions | undefined {
     const config = request.routeOptions.config as unknown as Config | undefined
@@ -159,11 +180,59 @@ function setup (fastify: FastifyInstance, options: FastifyGracefulOptions): void
   }
 }
 
+/**
+ * The routes' drain options by method and URL, for requests the drain decides before Fastify routes them
+ * (Fastify's own findRoute() does not return a route's config). Fed from onRoute into find-my-way, Fastify's
+ * own router, with Fastify's matching options, so a request finds the route Fastify would give it. Routes
+ * that differ only by a trailing slash or by a custom constraint share the options of the first one added.
+ */
+function routeTable (fastify: FastifyInstance): { add: (route: FastifyRouteOptions, options: ResolvedRouteOptions | undefined) => void, find: (req: IncomingMessage) => ResolvedRouteOptions | null | undefined } {
+  // Fastify's router options as it resolved them (initialConfig's copies warn FSTDEP022 when read).
+  const r = (fastifyInternal(fastify, 'fastify.options') as { routerOptions: Record<string, unknown> }).routerOptions
+  // Custom constraint strategies too, but for those that derive asynchronously (a lookup would need a callback).
+  const strategies = Object.entries((r.constraints ?? {}) as Record<string, FindMyWay.ConstraintStrategy<FindMyWay.HTTPVersion.V1>>)
+    .filter(([, strategy]) => strategy.deriveConstraint.length < 3)
+  // find-my-way's own (host, version) and the custom ones it can derive synchronously.
+  const known = new Set(['host', 'version', ...strategies.map(([name]) => name)])
+  const router = FindMyWay({
+    // Fastify's prefixed '/' routes exist with and without the slash but reach onRoute once.
+    ignoreTrailingSlash: true,
+    ignoreDuplicateSlashes: r.ignoreDuplicateSlashes as boolean,
+    caseSensitive: r.caseSensitive as boolean,
+    maxParamLength: r.maxParamLength as number,
+    useSemicolonDelimiter: r.useSemicolonDelimiter as boolean,
+    constraints: Object.fromEntries(strategies),
+    allowUnsafeRegex: true,
+    defaultRoute: () => undefined,
+    onBadUrl: () => undefined
+  } as FindMyWay.Config<FindMyWay.HTTPVersion.V1>)
+  return {
+    add (route, options) {
+      const constraints: Record<string, unknown> = {}
+      for (const [name, value] of Object.entries(route.constraints ?? {})) {
+        if (known.has(name)) constraints[name] = value
+      }
+      try {
+        router.on(route.method as HTTPMethod | HTTPMethod[], route.url, { constraints }, (_req, _res, _params, store) => store, options ?? null)
+      } catch {
+        // Already there (a HEAD route Fastify added for a GET, a trailing slash twin): the first one stands.
+      }
+    },
+    /** The options of the route `req` goes to; null for a route without any; undefined when no route matches. */
+    find (req) {
+      return router.lookup(req, null as never) as ResolvedRouteOptions | null | undefined
+    }
+  }
+}
+
 function secondaryServers (fastify: FastifyInstance): Server[] {
-  const key = Object.getOwnPropertySymbols(fastify).find((s) => s.description === 'fastify.serverBindings')
-  /* c8 ignore next 2 - defensive: Fastify 5 always keeps its servers in an array under this symbol */
-  const servers = key === undefined ? undefined : (fastify as unknown as Record<symbol, unknown>)[key]
-  return Array.isArray(servers) ? servers.filter((s) => s !== fastify.server) : []
+  return (fastifyInternal(fastify, 'fastify.serverBindings') as Server[]).filter((s) => s !== fastify.server)
+}
+
+/** A value Fastify 5 keeps under one of its own symbols on the instance (`Symbol(fastify.options)`, …). */
+function fastifyInternal (fastify: FastifyInstance, description: string): unknown {
+  const key = Object.getOwnPropertySymbols(fastify).find((s) => s.description === description) as symbol
+  return (fastify as unknown as Record<symbol, unknown>)[key]
 }
 
 /** `app.register(graceful, options)`: graceful shutdown for Fastify 5. */
