@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import http, { type IncomingMessage } from 'node:http'
 import { once } from 'node:events'
-import { Graceful, probe, routeTable, type ErrorCode, type GracefulOptions, type RouteOf } from '@graceful/core'
+import { Graceful, consoleLogger, probe, routeTable, type ErrorCode, type GracefulOptions, type RouteOf } from '@graceful/core'
 import { HOST, request } from './helpers/client.js'
 import { deferred, portOf } from './helpers/harness.js'
 
@@ -181,4 +181,24 @@ t.test('the drain takes a request\'s options from routeTable: a route timeout cu
   held.resolve()
   t.match(await slow, { status: 200, body: 'slow' }, 'the other finishes')
   t.match(await report, { inFlightAtStart: 2, completed: 1, aborted: 1, timedOut: false, exitCode: 1 })
+})
+
+t.test('consoleLogger prints one line per entry: the message, then its fields as JSON', async (t) => {
+  const lines: Array<[string, string]> = []
+  for (const level of ['info', 'warn', 'error'] as const) {
+    const original = console[level]
+    console[level] = (line: string) => { lines.push([level, line]) }
+    t.teardown(() => { console[level] = original })
+  }
+  const log = consoleLogger()
+  log.info({ inFlight: 2 }, 'graceful: draining')
+  log.warn({ report: { exitCode: 1 } }, 'graceful: shutdown complete, not clean')
+  const err = new Error('boom')
+  log.error({ err })
+  t.same(lines.slice(0, 2), [
+    ['info', 'graceful: draining {"inFlight":2}'],
+    ['warn', 'graceful: shutdown complete, not clean {"report":{"exitCode":1}}']
+  ])
+  t.equal(lines[2]?.[0], 'error')
+  t.same(JSON.parse((lines[2]?.[1] as string).slice(1)), { err: { name: 'Error', message: 'boom', stack: err.stack } }, 'an error keeps its name, message and stack')
 })

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createError, describe } from './errors.js'
 import type { Graceful } from './graceful.js'
-import { isPlainObject, resolveRouteOptions, type ResolvedRouteOptions, type RouteOptions } from './options.js'
+import { isPlainObject, resolveRouteOptions, type Logger, type ResolvedRouteOptions, type RouteOptions } from './options.js'
 
 /** `routeOf` for `new Graceful(options, { routeOf })`. */
 export type RouteOf = (req: IncomingMessage) => ResolvedRouteOptions | undefined
@@ -113,4 +113,22 @@ export function probe (graceful: Graceful, req: IncomingMessage, res: ServerResp
   if (isReadiness) graceful.isReady().then(answer)
   else answer(true)
   return true
+}
+
+/**
+ * A logger for `options.logger` when the app has no pino: one line per entry, the message then its
+ * fields as JSON (`graceful: shutdown complete {"report":{…}}`), errors with their stack. The same lines
+ * the Express middleware prints by default. `console`'s own methods take `(obj, msg)` the wrong way round.
+ */
+export function consoleLogger (): Logger {
+  const line = (obj: object, msg: string | undefined): string => `${msg ?? ''} ${JSON.stringify(obj, errorReplacer)}`
+  return {
+    info: (obj, msg) => console.info(line(obj, msg)),
+    warn: (obj, msg) => console.warn(line(obj, msg)),
+    error: (obj, msg) => console.error(line(obj, msg))
+  }
+}
+
+function errorReplacer (_key: string, value: unknown): unknown {
+  return value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value
 }
