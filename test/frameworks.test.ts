@@ -10,11 +10,9 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import graceful from '@graceful/fastify'
-import { startExample, get, type Example } from './helpers/example.js'
+import { cleanExit, startExample, get } from './helpers/example.js'
 import { startLoad } from './helpers/load.js'
 
-// Generous: a forked child compiles TypeScript (and Nest its module graph) on a loaded 2-core machine.
-const BOUND_MS = 20_000
 t.setTimeout(120_000)
 
 /**
@@ -82,19 +80,6 @@ async function openStream (t: Test, port: number): Promise<{ ended: Promise<stri
   const ended = once(res, 'end').then(() => body)
   await greeted
   return { ended }
-}
-
-/** Exit 0 in bound, with exactly one clean report of a SIGTERM. */
-async function cleanExit (t: Test, child: Example, hooks: string[]) {
-  const exit = await child.exited
-  t.same({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, 'exits with code 0')
-  t.ok(exit.ms < BOUND_MS, 'exits without hanging')
-  const reports = child.reports()
-  t.equal(reports.length, 1, 'logs one shutdown complete line')
-  const report = reports[0]
-  t.match(report, { reason: 'SIGTERM', exitCode: 0, timedOut: false, aborted: 0, destroyedSockets: 0 })
-  t.same(report?.hooks.map((h) => [h.name, h.error]), hooks.map((name) => [name, undefined]), 'every hook ran and passed')
-  return report
 }
 
 t.test('frameworks under load at SIGTERM', { jobs: 2 }, async (t) => {

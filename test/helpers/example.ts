@@ -129,3 +129,20 @@ export function get (port: number, path: string, onResponse?: () => void): Promi
     req.end()
   })
 }
+
+// Generous: a forked child compiles TypeScript (and Nest its module graph) on a loaded 2-core machine.
+// Only proves "no hang".
+export const BOUND_MS = 20_000
+
+/** Exit 0 in bound, with exactly one clean report of a SIGTERM whose hooks are `hooks`, all passed. */
+export async function cleanExit (t: Test, child: Example, hooks: string[]): Promise<ShutdownReport | undefined> {
+  const exit = await child.exited
+  t.same({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, 'exits with code 0')
+  t.ok(exit.ms < BOUND_MS, 'exits without hanging')
+  const reports = child.reports()
+  t.equal(reports.length, 1, 'logs one shutdown complete line')
+  const report = reports[0]
+  t.match(report, { reason: 'SIGTERM', exitCode: 0, timedOut: false, aborted: 0, destroyedSockets: 0 })
+  t.same(report?.hooks.map((h) => [h.name, h.error]), hooks.map((name) => [name, undefined]), 'every hook ran and passed')
+  return report
+}
