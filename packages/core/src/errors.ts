@@ -20,6 +20,7 @@ export const codes = {
   GRACEFUL_ERR_RESTART: { base: TypeError, message: "option 'restart' must be false, true or { signal?, timeout?, pidFile? }, instead got '%s'" },
   GRACEFUL_ERR_ROUTES: { base: TypeError, message: "option 'routes' must be an object of per-route options keyed by '[METHOD ]/path', instead got '%s'" },
   GRACEFUL_ERR_ROUTE_KEY: { base: TypeError, message: "option 'routes' has a bad key '%s': %s; expected '[METHOD ]/path' in Express path syntax" },
+  GRACEFUL_ERR_ROUTE_TABLE_KEY: { base: TypeError, message: "routeTable() has a bad key '%s': %s; expected '[METHOD ]/path' with literal segments, ':name' for one segment and a last '*' for the rest" },
   GRACEFUL_ERR_ROUTE_OPTION: { base: TypeError, message: "per-route option %s, instead got '%s'" },
   GRACEFUL_ERR_HOOK: { base: TypeError, message: '%s expects a function, instead got \'%s\'' },
   GRACEFUL_ERR_HOOK_OPTIONS: { base: TypeError, message: "%s options must be { name?: string, timeout?: ms > 0 }, instead got '%s'" },

@@ -10,3 +10,5 @@ export type {
 export type { HookContext, HookFn, HookOptions, HookResult } from './hooks.js'
 export { CHANNELS } from './channels.js'
 export type { HookMessage, PhaseMessage, ReportMessage, RestartMessage } from './channels.js'
+export { consoleLogger, probe, routeTable } from './plain.js'
+export type { RouteOf } from './plain.js'
