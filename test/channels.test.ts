@@ -141,7 +141,9 @@ for (const harness of harnesses) {
         published.push(name)
         original.call(this, message)
       }
-      t.teardown(() => { ch.publish = original })
+      // Deleted, not set back: a channel takes its publish() from its prototype, which Node swaps when the
+      // first subscriber comes; an own property would shadow the active one for every later test.
+      t.teardown(() => { delete (ch as { publish?: unknown }).publish })
     }
     app.graceful.afterDrain(() => {})
     const report = await app.graceful.shutdown()

@@ -3,7 +3,7 @@ import type { Server } from 'node:net'
 import { match } from 'path-to-regexp'
 import { IncomingMessage as NodeIncomingMessage, type IncomingMessage, type ServerResponse } from 'node:http'
 import {
-  Graceful, createError, describe, readable, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
+  Graceful, consoleLogger, createError, describe, probe, readable, resolveRouteOptions, type GracefulOptions, type HookFn, type HookOptions, type Logger, type Phase,
   type ResolvedRouteOptions, type RouteOptions, type ShutdownReport, type Stats
 } from '@graceful/core'
 
@@ -90,19 +90,6 @@ function pathOf (url: string | undefined): string {
   return q === -1 ? url : url.slice(0, q)
 }
 
-function consoleLogger (): Logger {
-  const line = (msg: string | undefined, obj: object) => `${msg ?? ''} ${JSON.stringify(obj, errorReplacer)}`
-  return {
-    info: (obj, msg) => console.info(line(msg, obj)),
-    warn: (obj, msg) => console.warn(line(msg, obj)),
-    error: (obj, msg) => console.error(line(msg, obj))
-  }
-}
-
-function errorReplacer (_key: string, value: unknown): unknown {
-  return value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value
-}
-
 /** Does this Express app (or a router mounted in it) use `fn`? */
 function usesMiddleware (app: unknown, fn: unknown, depth = 0): boolean {
   if (app === null || (typeof app !== 'function' && typeof app !== 'object') || depth > 8) return false
@@ -144,8 +131,11 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
     const server = (req.socket as unknown as { server: Server }).server
     if (server !== lastServer) seen(req, server)
     const url = req.url as string
-    if (readiness !== null && (url === readiness.path || url.startsWith(readinessQuery as string))) return probe(req, res, true)
-    if (liveness !== null && (url === liveness.path || url.startsWith(livenessQuery as string))) return probe(req, res, false)
+    if ((readiness !== null && (url === readiness.path || url.startsWith(readinessQuery as string))) ||
+        (liveness !== null && (url === liveness.path || url.startsWith(livenessQuery as string)))) {
+      probe(engine, req, res)
+      return
+    }
     next()
   } as GracefulMiddleware
 
@@ -170,20 +160,6 @@ export function graceful (options: ExpressGracefulOptions = {}): GracefulMiddlew
         return (owner ?? engine).signalFor(this)
       }
     })
-  }
-
-  function probe (req: IncomingMessage, res: ServerResponse, isReadiness: boolean): void {
-    const answer = (ok: boolean) => {
-      const body = JSON.stringify({ status: isReadiness ? (ok ? 'ready' : 'unavailable') : 'alive', phase: engine.phase })
-      res.writeHead(ok ? 200 : 503, {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
-        'cache-control': 'no-store'
-      })
-      res.end(req.method === 'HEAD' ? undefined : body)
-    }
-    if (!isReadiness) return answer(true)
-    engine.isReady().then(answer, () => answer(false))
   }
 
   const attached = new WeakSet<Server>()
