@@ -17,7 +17,6 @@
 // nginx and HAProxy come from the system (Debian: apt-get install -y nginx haproxy). A missing one is skipped
 // with a message, unless GRACEFUL_REQUIRE_PROXIES=1 (CI sets it): then it fails.
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -27,6 +26,7 @@ import { fileURLToPath } from 'node:url'
 import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
 import { settleWithin } from './helpers/bounded.js'
 import { alive } from './helpers/process.js'
+import { AppGroup } from './helpers/app-group.js'
 import { PROXY_KINDS, findProxy, startProxy, type Proxy } from './helpers/proxies.js'
 import { startProxyLoad, type ProxyLoad, type TargetResult } from './helpers/proxy-load.js'
 
@@ -51,108 +51,18 @@ const REQUIRE = process.env.GRACEFUL_REQUIRE_PROXIES === '1'
 const installed = PROXY_KINDS.filter((k) => findProxy(k) !== null)
 const missing = PROXY_KINDS.filter((k) => !installed.includes(k))
 
-interface Entry {
-  msg: string
-  /** The process that logged it. */
-  pid: number
-  /** The logged object: the fixture's `data`, or the supervisor's fields. */
-  data: Record<string, unknown>
+/** An app group killed at teardown (see test/helpers/app-group.ts). */
+function group (t: Test, args: string[], env: Record<string, string>): AppGroup {
+  const apps = new AppGroup(FIXTURE_EXEC_ARGV, args, fixtureEnv(env), BOUND_MS)
+  t.teardown(() => apps.killAll())
+  return apps
 }
 
-/**
- * One spawned process — an app, the first process of a restart family, or graceful-cluster — and every
- * process it starts (successors and workers share its stdout and its process group).
- */
-class Apps {
-  readonly proc: ChildProcess
-  readonly entries: Entry[] = []
-  readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-  /** stdout and stderr have ended: every process that shared them has exited. */
-  readonly closed: Promise<void>
-  output = ''
-  #ended = false
-  #waiters: Array<() => void> = []
-
-  constructor (t: Test, args: string[], env: Record<string, string>) {
-    this.proc = spawn(process.execPath, [...FIXTURE_EXEC_ARGV, ...args], {
-      env: fixtureEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // A process group of its own: teardown kills it and whatever it started at once.
-      detached: true
-    })
-    t.teardown(() => this.killAll())
-    let partial = ''
-    let open = 2
-    this.closed = new Promise((resolve) => {
-      const ended = (): void => {
-        if (--open > 0) return
-        this.#ended = true
-        this.#wake()
-        resolve()
-      }
-      this.proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-        this.output += chunk
-        const lines = (partial + chunk).split('\n')
-        partial = lines.pop() as string
-        for (const line of lines) this.#parse(line)
-        this.#wake()
-      }).on('end', ended)
-      this.proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.output += chunk }).on('end', ended)
-    })
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })))
-  }
-
-  get pid (): number {
-    return this.proc.pid as number
-  }
-
-  #parse (line: string): void {
-    if (!line.startsWith('{')) return
-    try {
-      const { msg, pid, data, level: _level, time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>
-      this.entries.push({ msg: String(msg), pid: pid as number, data: (data as Record<string, unknown> | undefined) ?? rest })
-    } catch {}
-  }
-
-  #wake (): void {
-    for (const w of this.#waiters.splice(0)) w()
-  }
-
-  /** Resolves with the `n`th (from 1) entry with this message that passes `match`; rejects if every process ended first, or after BOUND_MS. */
-  waitLog (msg: string, match: (e: Entry) => boolean = () => true, n = 1): Promise<Entry> {
-    return settleWithin(new Promise<Entry>((resolve, reject) => {
-      const test = (): void => {
-        const found = this.entries.filter((e) => e.msg === msg && match(e))[n - 1]
-        if (found !== undefined) return resolve(found)
-        if (this.#ended) return reject(new Error(`every process ended before log line '${msg}' #${n}; output:\n${this.output}`))
-        this.#waiters.push(test)
-      }
-      test()
-    }), `log line '${msg}' #${n}`, BOUND_MS)
-  }
-
-  logged (msg: string): Entry[] {
-    return this.entries.filter((e) => e.msg === msg)
-  }
-
-  /** POST ids the handlers ran, with the pids that ran them. */
-  handled (): Map<string, number[]> {
-    const ids = new Map<string, number[]>()
-    for (const e of this.logged('fixture: handled')) ids.set(String(e.data.id), [...(ids.get(String(e.data.id)) ?? []), e.pid])
-    return ids
-  }
-
-  killAll (): void {
-    try {
-      process.kill(-this.pid, 'SIGKILL')
-    } catch {}
-  }
-
-  /** Kills every process of the group and resolves once their output has ended. */
-  async end (): Promise<void> {
-    this.killAll()
-    await settleWithin(this.closed, 'the apps\' output ending', BOUND_MS)
-  }
+/** POST ids the handlers ran, with the pids that ran them. */
+function handled (apps: AppGroup[]): Map<string, number[]> {
+  const ids = new Map<string, number[]>()
+  for (const e of apps.flatMap((a) => a.logged('fixture: handled'))) ids.set(String(e.data.id), [...(ids.get(String(e.data.id)) ?? []), e.pid])
+  return ids
 }
 
 function tempDir (t: Test): string {
@@ -162,8 +72,8 @@ function tempDir (t: Test): string {
 }
 
 /** An app instance listening on a port of its own; resolves with its port. */
-async function startApp (t: Test, framework: Framework, env: Record<string, string> = {}): Promise<{ apps: Apps, port: number }> {
-  const apps = new Apps(t, [APP], { FRAMEWORK: framework, ...env })
+async function startApp (t: Test, framework: Framework, env: Record<string, string> = {}): Promise<{ apps: AppGroup, port: number }> {
+  const apps = group(t, [APP], { FRAMEWORK: framework, ...env })
   const listening = await apps.waitLog('fixture: listening')
   return { apps, port: listening.data.port as number }
 }
@@ -221,7 +131,7 @@ type Outcome = { what: string, pid?: number }
  * one is being handled by `pid`; resolves then with every POST's id and outcome-to-be (the others run on
  * the other instance meanwhile).
  */
-async function holdOn (apps: Apps[], proxy: Proxy, pid: number): Promise<Array<{ id: string, held: boolean, outcome: Promise<Outcome> }>> {
+async function holdOn (apps: AppGroup[], proxy: Proxy, pid: number): Promise<Array<{ id: string, held: boolean, outcome: Promise<Outcome> }>> {
   const sent: Array<{ id: string, held: boolean, outcome: Promise<Outcome> }> = []
   for (let k = 1; k <= 8; k++) {
     const id = `held/${proxy.kind}/${k}`
@@ -256,7 +166,7 @@ interface Run {
   results: TargetResult[]
   proxies: Proxy[]
   load: ProxyLoad
-  apps: Apps[]
+  apps: AppGroup[]
 }
 
 const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0)
@@ -285,10 +195,7 @@ function verdict (t: Test, run: Run): void {
     t.same(r.failed, {}, `${r.name}: no request lost (502, 504, other statuses, client errors)`, evidence(run, r))
     t.ok(r.gets > 10 && r.posts > 10, `${r.name}: GETs (${r.gets}) and POSTs (${r.posts}) went through`)
   }
-  const twice = [...run.apps.reduce((all, a) => {
-    for (const [id, pids] of a.handled()) all.set(id, [...(all.get(id) ?? []), ...pids])
-    return all
-  }, new Map<string, number[]>())].filter(([, pids]) => pids.length > 1)
+  const twice = [...handled(run.apps)].filter(([, pids]) => pids.length > 1)
   t.same(twice, [], 'no POST ran twice')
 }
 
@@ -374,22 +281,18 @@ async function restarts (t: Test, framework: Framework): Promise<Run> {
 /** graceful-cluster with two workers; one roll (SIGHUP to the supervisor). */
 async function roll (t: Test, framework: Framework): Promise<Run> {
   const dir = tempDir(t)
-  const apps = new Apps(t, [CLUSTER_BIN, '--workers', '2', '--ready-timeout', String(BOUND_MS), APP], { FRAMEWORK: framework })
+  const apps = group(t, [CLUSTER_BIN, '--workers', '2', '--ready-timeout', String(BOUND_MS), APP], { FRAMEWORK: framework })
   await apps.waitLog('graceful-cluster: ready')
   const port = (await apps.waitLog('fixture: listening')).data.port as number
-  const workers = (): number[] => {
-    const exited = new Set(apps.logged('graceful-cluster: worker exited').map((e) => e.data.workerPid))
-    return apps.logged('graceful-cluster: worker ready').map((e) => e.data.workerPid as number).filter((p) => !exited.has(p))
-  }
   const proxies = await startProxies(t, dir, [port], false)
   const load = startLoad(t, proxies)
-  const first = workers()
+  const first = apps.workers()
   for (const pid of first) await load.seen(pid)
   load.mark(`SIGHUP to the supervisor; workers ${first.join(', ')}`)
   process.kill(apps.pid, 'SIGHUP')
   const done = await apps.waitLog('graceful-cluster: roll done')
   t.match(done.data, { replaced: 2 }, 'the roll replaced both workers')
-  const now = workers()
+  const now = apps.workers()
   load.mark(`roll done; workers ${now.join(', ')}`)
   t.notOk(now.some((p) => first.includes(p)), 'both workers are new')
   for (const pid of now) await load.seen(pid)
@@ -423,7 +326,7 @@ if (installed.length === 0) {
       t.test('with the recipes\' retries, SIGTERM without a delay loses no request: the drain\'s 503s are retried on the other instance, and no POST runs twice', async (t) => {
         const run = await sigterm(t, framework, { delay: 0, retries: true })
         const rejected = run.apps[0]?.logged('graceful: drained')[0]?.data.rejected
-        t.comment(`the instance answered ${String(rejected)} requests with the drain's 503`)
+        t.comment(`the instance answered ${String(rejected)} request${rejected === 1 ? '' : 's'} with the drain's 503`)
         verdict(t, run)
       })
     })

@@ -1,6 +1,6 @@
 // Traffic through one or more proxies for a whole scenario: per proxy, keep-alive clients (one connection
 // each, a new one after `Connection: close`) and clients that open a new connection for every request,
-// alternating GET / and POST /echo with a JSON { id }, each pausing a random 0…pauseMs between requests (a
+// alternating GET / (or `getPath`) and POST /echo with a JSON { id }, each pausing a random 0…pauseMs between requests (a
 // busy caller; it also leaves the proxy's pooled connections idle for every length of time). Every request
 // that does not end in a complete 200 with the right body is counted by what it was: the status ('502',
 // '503', '504', …) or the error ('ECONNRESET', 'timeout', …). Clients go on after a failure.
@@ -24,6 +24,8 @@ export interface ProxyLoadOptions {
   fresh?: number
   /** Each client pauses a random 0…pauseMs ms between two requests. @default 150 */
   pauseMs?: number
+  /** The GET's path; it must answer `{ pid }`. @default '/' */
+  getPath?: string
   /** Upper bound on one request: then it counts as 'timeout'. @default 15000 */
   requestTimeoutMs?: number
   /** Upper bound on the run. @default 120000 */
@@ -78,7 +80,7 @@ export interface ProxyLoad {
 interface Answer { status: number, body: string }
 
 export function startProxyLoad (options: ProxyLoadOptions): ProxyLoad {
-  const { targets, keepAlive = 4, fresh = 2, pauseMs = 150, requestTimeoutMs = 15_000, maxMs = 120_000, boundMs = 30_000 } = options
+  const { targets, keepAlive = 4, fresh = 2, pauseMs = 150, getPath = '/', requestTimeoutMs = 15_000, maxMs = 120_000, boundMs = 30_000 } = options
   const start = performance.now()
   const now = (): number => Math.round(performance.now() - start)
   const marks: Array<{ at: number, label: string }> = []
@@ -98,7 +100,7 @@ export function startProxyLoad (options: ProxyLoadOptions): ProxyLoad {
         headers['content-type'] = 'application/json'
         headers['content-length'] = String(Buffer.byteLength(body))
       }
-      const req = request({ host: HOST, port, method, path: method === 'POST' ? '/echo' : '/', agent, headers }, (res) => {
+      const req = request({ host: HOST, port, method, path: method === 'POST' ? '/echo' : getPath, agent, headers }, (res) => {
         let text = ''
         res.setEncoding('utf8')
         res.on('data', (chunk: string) => { text += chunk })
