@@ -27,7 +27,7 @@ import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
 import { settleWithin } from './helpers/bounded.js'
 import { alive } from './helpers/process.js'
 import { AppGroup } from './helpers/app-group.js'
-import { PROXY_KINDS, findProxy, startProxy, type Proxy } from './helpers/proxies.js'
+import { PROXY_KINDS, findProxy, renderHaproxy, renderNginx, startProxy, type Proxy } from './helpers/proxies.js'
 import { startProxyLoad, type ProxyLoad, type TargetResult } from './helpers/proxy-load.js'
 
 type Framework = 'fastify' | 'express'
@@ -303,15 +303,51 @@ async function roll (t: Test, framework: Framework): Promise<Run> {
   return { label: `${framework} graceful-cluster roll`, results, proxies, load, apps: [apps] }
 }
 
+const recipe = (file: string): string => readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8')
+
+t.test('the recipes are rendered with only addresses, ports and the check interval changed; without retries, only the retry line goes', async (t) => {
+  const o = { port: 8001, servers: [9001, 9002], checkIntervalMs: 250 }
+  const nginx = recipe('nginx/graceful-app.conf')
+  const n = renderNginx(nginx, { ...o, retries: true })
+  t.match(n, /\n {4}server 127\.0\.0\.1:9001 max_fails=1 fail_timeout=10s;\n {4}server 127\.0\.0\.1:9002 max_fails=1 fail_timeout=10s;\n/)
+  t.notMatch(n, /10\.0\.0\./, 'no example address is left')
+  t.match(n, /listen 127\.0\.0\.1:8001;/)
+  for (const line of ['keepalive 32;', 'proxy_http_version 1.1;', 'proxy_set_header Connection "";', 'proxy_next_upstream error timeout http_503 non_idempotent;']) {
+    t.ok(n.includes(line), `nginx: ${line}`)
+  }
+  const strict = renderNginx(nginx, { ...o, retries: false })
+  t.notMatch(strict, /^\s*proxy_next_upstream\s/m, 'nginx without retries: its default proxy_next_upstream (error timeout)')
+  t.equal(strict.split('\n').length, n.split('\n').length - 1, 'nginx without retries: that one line less')
+
+  const haproxy = recipe('haproxy/haproxy.cfg')
+  const h = renderHaproxy(haproxy, { ...o, retries: true })
+  t.match(h, /\n {4}server app1 127\.0\.0\.1:9001\n {4}server app2 127\.0\.0\.1:9002\n/)
+  t.notMatch(h, /10\.0\.0\./, 'no example address is left')
+  t.match(h, /bind 127\.0\.0\.1:8001\n/)
+  t.match(h, /default-server check inter 250ms fall 2 rise 2/)
+  for (const line of ['option http-keep-alive', 'http-reuse safe', 'option httpchk GET /readyz', 'http-check expect status 200', 'option redispatch 1', 'retry-on conn-failure 503']) {
+    t.ok(h.includes(line), `HAProxy: ${line}`)
+  }
+  t.match(renderHaproxy(haproxy, { ...o, retries: true, checkPath: '/healthz' }), /option httpchk GET \/healthz\n/)
+  const hStrict = renderHaproxy(haproxy, { ...o, retries: false })
+  t.notMatch(hStrict, /retry-on/, 'HAProxy without retries: its default retry-on (conn-failure)')
+  t.equal(hStrict.split('\n').length, h.split('\n').length - 1, 'HAProxy without retries: that one line less')
+  t.throws(() => renderNginx(nginx.replace('listen 80;', 'listen 80 default_server;'), { ...o, retries: true }), /listen line/, 'a recipe that drifted is refused')
+})
+
+t.test('docs/recipes.md quotes both proxy recipes as they are', async (t) => {
+  const docs = readFileSync(new URL('../docs/recipes.md', import.meta.url), 'utf8')
+  t.ok(docs.includes('```nginx\n' + recipe('nginx/graceful-app.conf') + '```'), 'examples/nginx/graceful-app.conf')
+  t.ok(docs.includes('```haproxy\n' + recipe('haproxy/haproxy.cfg') + '```'), 'examples/haproxy/haproxy.cfg')
+})
+
 if (missing.length > 0) {
   const why = `${missing.join(' and ')} not installed (Debian, as root: apt-get update && apt-get install -y nginx haproxy)`
   if (REQUIRE) t.fail(`${why}; GRACEFUL_REQUIRE_PROXIES=1 requires both`)
-  else t.comment(`skipping the ${missing.join(' and ')} part: ${why}`)
+  else t.test(`the scenarios behind ${missing.join(' and ')}`, { skip: why }, async () => {})
 }
 
-if (installed.length === 0) {
-  if (!REQUIRE) t.plan(0, 'no proxy installed: nginx and haproxy (apt-get install -y nginx haproxy)')
-} else {
+if (installed.length > 0) {
   for (const framework of FRAMEWORKS) {
     t.test(`${framework} behind ${installed.join(' and ')}`, async (t) => {
       t.test(`SIGTERM with a ${DELAY_MS} ms delay to one of two instances loses no request while the other serves`, async (t) => {
