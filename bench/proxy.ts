@@ -197,12 +197,12 @@ async function roll (k: Kind, kinds: ProxyKind[], o: ProxyRowOptions): Promise<{
       await apps.waitLog('graceful-cluster: ready')
       const port = (await apps.waitLog('fixture: listening')).data.port as number
       const load = await frontOf(setup, o, kinds, [port], '/')
-      for (const pid of apps.workers()) await load.seen(pid)
+      for (const pid of apps.workers()) await load.seen(pid, 'any')
       await load.progress(o.tail)
       load.mark('SIGHUP to the supervisor')
       process.kill(apps.pid, 'SIGHUP')
       await apps.waitLog('graceful-cluster: roll done')
-      for (const pid of apps.workers()) await load.seen(pid)
+      for (const pid of apps.workers()) await load.seen(pid, 'any')
       await load.progress(o.tail)
     })
   } finally {

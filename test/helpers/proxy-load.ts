@@ -68,8 +68,12 @@ export interface ProxyLoad {
   /** Notes an event on the load's clock (a signal sent), for the timeline printed with failures. */
   mark (label: string): void
   readonly marks: Array<{ at: number, label: string }>
-  /** Resolves once a 200 from `pid` has come through every target (bounded). */
-  seen (pid: number): Promise<void>
+  /**
+   * Resolves once a 200 from `pid` has come through every target, or with `'any'` through one of them
+   * (bounded). Behind one address served by several processes (graceful-cluster's workers), a proxy that
+   * keeps its pooled connections may never open one to a given worker: 'any' is what can be waited for.
+   */
+  seen (pid: number, through?: 'every' | 'any'): Promise<void>
   /** Resolves once every target has completed `n` more requests than when called (bounded). */
   progress (n: number): Promise<void>
   readonly results: TargetResult[]
@@ -189,9 +193,9 @@ export function startProxyLoad (options: ProxyLoadOptions): ProxyLoad {
     mark (label) { marks.push({ at: now(), label }) },
     marks,
     results,
-    seen (pid) {
-      return until(() => results.every((r) => r.pids.has(pid)),
-        () => `a 200 from pid ${pid} through every proxy (so far ${results.map((r) => `${r.name}: ${JSON.stringify([...r.pids.keys()])}`).join('; ')})`)
+    seen (pid, through = 'every') {
+      return until(() => through === 'every' ? results.every((r) => r.pids.has(pid)) : results.some((r) => r.pids.has(pid)),
+        () => `a 200 from pid ${pid} through ${through} proxy (so far ${results.map((r) => `${r.name}: ${JSON.stringify([...r.pids.keys()])}`).join('; ')})`)
     },
     progress (n) {
       const from = results.map((r) => r.requests)
