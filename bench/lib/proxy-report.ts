@@ -89,3 +89,21 @@ export function proxyMisses (r: ProxyResults | undefined): string[] {
   }
   return out
 }
+
+/** Where an alternative lost fewer requests behind a proxy than graceful on the same framework. */
+export function proxyAhead (r: ProxyResults | undefined): string[] {
+  if (r === undefined) return []
+  const out: string[] = []
+  for (const alt of r.rows.filter((row) => row.kind.role === 'alternative')) {
+    const ours = r.rows.find((row) => row.kind.role === 'ours' && row.kind.framework === alt.kind.framework)
+    for (const scenario of PROXY_SCENARIOS) {
+      for (const [proxy, a] of Object.entries(alt.scenarios[scenario]?.proxies ?? {}) as Array<[ProxyKind, ProxyOutcome]>) {
+        const o = ours?.scenarios[scenario]?.proxies[proxy]
+        if (o !== undefined && failedOf(a) < failedOf(o)) {
+          out.push(`behind ${NAMES[proxy]}, ${SCENARIO_TITLES[scenario]}: ${alt.kind.short} ${a.proxyErrors} + ${a.otherFailed} vs graceful ${alt.kind.framework} ${o.proxyErrors} + ${o.otherFailed} (proxy errors + client errors)`)
+        }
+      }
+    }
+  }
+  return out
+}

@@ -7,7 +7,7 @@ import type { ExitSample, ExitTimeRow } from '../exit-time.js'
 import type { LoadOutcome, NothingLostRow } from '../nothing-lost.js'
 import { SCENARIOS, SCENARIO_TIMEOUT_MS, type Matrix } from '../scenarios.js'
 import type { ProxyResults, ProxyRowOptions } from '../proxy.js'
-import { proxyDetail, proxyMisses, proxySummaryRows } from './proxy-report.js'
+import { proxyAhead, proxyDetail, proxyMisses, proxySummaryRows } from './proxy-report.js'
 
 export interface Meta {
   date: string
@@ -313,6 +313,7 @@ export function ahead (r: Results): string[] {
       }
     }
   }
+  out.push(...proxyAhead(r.proxy))
   return out
 }
 
