@@ -3,11 +3,11 @@
 //
 //   --quick            fewer rounds, connections and seconds; writes bench/results/RESULTS.quick.md
 //                      instead, and leaves the README alone
-//   --only=a,b         only these rows: per-request, exit-time, nothing-lost, scenarios (like --quick, it
+//   --only=a,b         only these rows: per-request, exit-time, nothing-lost, scenarios, proxy (like --quick, it
 //                      writes bench/results/RESULTS.partial.md)
 //   --render           measures nothing: writes the files again from the last run's bench/results/latest.json
 // Every knob can also be set alone: BENCH_PR_ROUNDS, BENCH_PR_SECONDS, BENCH_PR_WARM, BENCH_EXIT_ROUNDS,
-// BENCH_IDLE, BENCH_BUSY, BENCH_LOAD_ROUNDS, BENCH_RESTARTS.
+// BENCH_IDLE, BENCH_BUSY, BENCH_LOAD_ROUNDS, BENCH_RESTARTS, BENCH_PROXY_TAIL.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { createRequire } from 'node:module'
@@ -15,10 +15,11 @@ import { perRequest } from './per-request.js'
 import { exitTime } from './exit-time.js'
 import { nothingLost } from './nothing-lost.js'
 import { scenarios, type Verdict } from './scenarios.js'
+import { proxyRow } from './proxy.js'
 import { markdown, summary, type Meta, type Results } from './lib/report.js'
 import { KINDS, kind, type Kind } from './lib/kinds.js'
 
-const ROWS = ['per-request', 'exit-time', 'nothing-lost', 'scenarios'] as const
+const ROWS = ['per-request', 'exit-time', 'nothing-lost', 'scenarios', 'proxy'] as const
 type Row = (typeof ROWS)[number]
 
 const args = process.argv.slice(2)
@@ -47,7 +48,8 @@ async function measure (): Promise<Results> {
   const options: Meta['options'] = {
     perRequest: { rounds: num('BENCH_PR_ROUNDS', 8, 3), seconds: num('BENCH_PR_SECONDS', 1, 1), connections: 50, warmSeconds: num('BENCH_PR_WARM', 3, 1) },
     exitTime: { rounds: num('BENCH_EXIT_ROUNDS', 3, 1), idleConnections: num('BENCH_IDLE', 10_000, 2_000), busyConnections: num('BENCH_BUSY', 1_000, 500), capMs: 30_000, libraryTimeout: 10_000 },
-    nothingLost: { rounds: num('BENCH_LOAD_ROUNDS', 2, 1), restarts: num('BENCH_RESTARTS', 3, 1), betweenRestartsMs: quick ? 500 : 1000 }
+    nothingLost: { rounds: num('BENCH_LOAD_ROUNDS', 2, 1), restarts: num('BENCH_RESTARTS', 3, 1), betweenRestartsMs: quick ? 500 : 1000 },
+    proxy: { delay: 1500, tail: num('BENCH_PROXY_TAIL', 100, 30), restarts: 3, keepAlive: quick ? 4 : 8, fresh: 2, pauseMs: quick ? 150 : 100 }
   }
   const require = createRequire(here('package.json'))
   const versions: Record<string, string> = {}
@@ -85,6 +87,7 @@ async function measure (): Promise<Results> {
     const restart = new Map(results.nothingLost?.flatMap((x) => Object.values(x.restart).map((o) => [x.kind, o] as const)))
     results.scenarios = await scenarios({ load, restart }, log)
   }
+  if (only.includes('proxy')) results.proxy = await proxyRow(options.proxy as NonNullable<Meta['options']['proxy']>, log)
   results.meta.loadEnd = os.loadavg()
   results.meta.seconds = (performance.now() - start) / 1000
   mkdirSync(here('results/'), { recursive: true })

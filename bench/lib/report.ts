@@ -6,6 +6,8 @@ import type { PerRequestRow } from '../per-request.js'
 import type { ExitSample, ExitTimeRow } from '../exit-time.js'
 import type { LoadOutcome, NothingLostRow } from '../nothing-lost.js'
 import { SCENARIOS, SCENARIO_TIMEOUT_MS, type Matrix } from '../scenarios.js'
+import type { ProxyResults, ProxyRowOptions } from '../proxy.js'
+import { proxyAhead, proxyDetail, proxyMisses, proxySummaryRows } from './proxy-report.js'
 
 export interface Meta {
   date: string
@@ -26,6 +28,7 @@ export interface Meta {
     perRequest: { rounds: number, seconds: number, connections: number, warmSeconds: number }
     exitTime: { rounds: number, idleConnections: number, busyConnections: number, capMs: number, libraryTimeout: number }
     nothingLost: { rounds: number, restarts: number, betweenRestartsMs: number }
+    proxy?: ProxyRowOptions
   }
 }
 
@@ -35,6 +38,7 @@ export interface Results {
   exitTime?: ExitTimeRow[]
   nothingLost?: NothingLostRow[]
   scenarios?: Matrix
+  proxy?: ProxyResults
 }
 
 export const TARGETS = {
@@ -124,6 +128,7 @@ export function summary (r: Results): string {
     rows.push(['contract scenarios passed (row 5)', `${SCENARIOS.length} of ${SCENARIOS.length}`,
       ...cols.map((k) => { const m = sc.get(k); return m === undefined ? '–' : `${[...m.values()].filter((v) => v.pass === true).length} of ${SCENARIOS.length}` })])
   }
+  rows.push(...proxySummaryRows(r.proxy, cols))
   return table(head, rows)
 }
 
@@ -308,6 +313,7 @@ export function ahead (r: Results): string[] {
       }
     }
   }
+  out.push(...proxyAhead(r.proxy))
   return out
 }
 
@@ -335,6 +341,7 @@ export function misses (r: Results): string[] {
     const sc = r.scenarios?.get(k)
     if (sc !== undefined) for (const s of SCENARIOS) if (sc.get(s.id)?.pass !== true) out.push(`${k.label}: scenario "${s.title}" not passed (${sc.get(s.id)?.note ?? ''})`)
   }
+  out.push(...proxyMisses(r.proxy))
   return out
 }
 
@@ -381,5 +388,6 @@ ${perRequestDetail(r)}
 ${exitDetail(r)}
 ${lostDetail(r)}
 ${memoryDetail(r)}
-${scenariosDetail(r)}`
+${scenariosDetail(r)}
+${proxyDetail(r.proxy, r.meta.options.proxy)}`
 }

@@ -62,7 +62,15 @@ function slowMs (query: unknown): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** GET / (hello world), /slow?ms= (announced on stdout), /hang (never answers), /gate, /healthz, /pid. */
+/** POST /echo (row 6, behind a proxy): { id } in, { pid, id } out 20 ms later (a request doing some work). */
+async function echo (body: string): Promise<{ pid: number, id: unknown }> {
+  let id: unknown
+  try { id = (JSON.parse(body) as { id?: unknown }).id } catch {}
+  await sleep(20)
+  return { pid: process.pid, id }
+}
+
+/** GET / (hello world), /slow?ms= (announced on stdout), /hang (never answers), /gate, /healthz, /pid, POST /echo. */
 export function fastifyRoutes (app: FastifyInstance, healthz: RouteShorthandOptions = {}): void {
   app.get('/', async () => HELLO)
   app.get('/slow', async (request) => {
@@ -74,6 +82,7 @@ export function fastifyRoutes (app: FastifyInstance, healthz: RouteShorthandOpti
   app.get('/gate', async () => { await gate(); return HELLO })
   app.get('/healthz', healthz, async () => ({ healthy: true }))
   app.get('/pid', async () => ({ pid: process.pid }))
+  app.post('/echo', async (request) => await echo(JSON.stringify(request.body)))
 }
 
 export function expressRoutes (app: Express): void {
@@ -86,6 +95,12 @@ export function expressRoutes (app: Express): void {
   app.get('/gate', (_req, res) => { gate().then(() => res.json(HELLO), () => {}) })
   app.get('/healthz', (_req, res) => { res.json({ healthy: true }) })
   app.get('/pid', (_req, res) => { res.json({ pid: process.pid }) })
+  app.post('/echo', (req, res) => {
+    let body = ''
+    req.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => {
+      echo(body).then((answer) => res.json(answer), () => {})
+    })
+  })
 }
 
 export type Request = 'cpu' | 'heap' | { gate: number }
