@@ -2,7 +2,8 @@
 // runs unchanged against each adapter's harness.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import t from 'tap'
-import { IDLE_GRACE_MS } from '@graceful/core'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { CHANNELS, IDLE_GRACE_MS, type PhaseMessage } from '@graceful/core'
 import { RawClient, get, keepAliveAgent, request } from './helpers/client.js'
 import { assertClosedWithFin, idleConnection, start, until, within } from './helpers/drain.js'
 import { harnesses } from './helpers/harnesses.js'
@@ -106,6 +107,37 @@ for (const h of harnesses) {
       t.same(res.map((r) => [r.status, r.headers.connection]), [[200, 'keep-alive'], [200, 'keep-alive'], [200, 'close']])
       assertClosedWithFin(t, await within(c.closed, 'the connection closing'), 'the connection')
       t.match(await within(report, 'the report'), { inFlightAtStart: 1, completed: 3, rejected: 0, exitCode: 0 })
+    })
+
+    t.test('two requests pipelined in one packet during the drain are both answered 503, only the second with Connection: close', async (t) => {
+      const s = await start(t, h, { options: { timeout: 30_000 } })
+      const c = await idleConnection(s)
+      const { report } = await s.drain()
+      await c.write(get('/') + get('/'))
+      const [first, second] = await within(c.responses(2), 'both answers')
+      t.same([first?.status, first?.headers.connection], [503, 'keep-alive'])
+      t.same([second?.status, second?.headers.connection], [503, 'close'])
+      assertClosedWithFin(t, await within(c.closed, 'the connection closing'), 'the connection')
+      t.match(await within(report, 'the report'), { rejected: 2, exitCode: 0 })
+    })
+
+    t.test('a connection the kernel accepted as the drain began, before the listener closed, has its request served, not reset', async (t) => {
+      const s = await start(t, h, { options: { timeout: 30_000 } })
+      let late: Promise<RawClient> | undefined
+      const onPhase = (m: unknown): void => {
+        // At the drain start, in the same turn: the handshake completes in the kernel before the listener closes.
+        if ((m as PhaseMessage).phase === 'draining' && late === undefined) late = RawClient.connect(s.app.port)
+      }
+      subscribe(CHANNELS.phase, onPhase)
+      t.teardown(() => { unsubscribe(CHANNELS.phase, onPhase) })
+      const { report } = await s.drain()
+      const c = await within(late as Promise<RawClient>, 'the connection')
+      t.teardown(() => c.destroy())
+      await c.write(get('/'))
+      const res = await within(c.response(), 'its answer')
+      t.same([res.status, res.headers.connection], [200, 'close'], 'served, told to close')
+      assertClosedWithFin(t, await within(c.closed, 'the connection closing'), 'the connection')
+      t.match(await within(report, 'the report'), { completed: 1, rejected: 0, exitCode: 0 })
     })
 
     t.test('a pipelined request on a connection the client resets leaves nothing in flight behind (no phantom holds the drain)', async (t) => {

@@ -82,7 +82,7 @@ export class Graceful {
       defers: (req) => integration.defers?.(req) === true,
       closesListener: (server) => integration.closesListener?.(server) !== false,
       abortRequest: (req, reason) => { (req as RequestState)[kSignal]?.abort(reason) },
-      reject: (req, res) => engine.reject(req, res)
+      reject: (req, res, close) => engine.reject(req, res, close)
     })
     if (this.options.signals.length > 0) register(this)
     if (this.options.restart !== null) registerRestart(this)
@@ -258,9 +258,10 @@ export class Graceful {
     return headers
   }
 
-  /** Answers 503 on a raw response. */
-  reject (req: IncomingMessage, res: ServerResponse): void {
+  /** Answers 503 on a raw response, the last on its connection unless `close` is false (pipelining). */
+  reject (req: IncomingMessage, res: ServerResponse, close = true): void {
     const headers = this.rejectHeaders(req)
+    if (!close) delete headers.connection
     headers['content-length'] = String(Buffer.byteLength(REJECT_BODY))
     res.writeHead(503, headers)
     res.end(REJECT_BODY)

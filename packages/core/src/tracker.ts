@@ -47,8 +47,8 @@ export interface TrackerHost {
   defers (req: IncomingMessage): boolean
   /** Aborts the request's `shutdownSignal` (if a handler has asked for it). */
   abortRequest (req: IncomingMessage, reason: Error): void
-  /** Answers 503 on a raw response. */
-  reject (req: IncomingMessage, res: ServerResponse): void
+  /** Answers 503 on a raw response; `close` says whether it is the last on its connection. */
+  reject (req: IncomingMessage, res: ServerResponse, close: boolean): void
 }
 
 export interface Counts {
@@ -85,6 +85,11 @@ interface Conn {
   marked: ServerResponse | null
   /** When we first saw it (performance.now()): how long it has been quiet, where Node keeps no timer. */
   seenAt: number
+  /**
+   * Accepted after the drain began, in the moment before the listener closed (closing it then would have
+   * reset the connection): its first request is served, as it would have been a moment earlier.
+   */
+  accepted: boolean
 }
 
 interface Destroyable {
@@ -288,7 +293,8 @@ export class Tracker {
     const adopt = function gracefulConnection (socket: Socket): void {
       // Node's own listener ran first: an HTTP/1 connection has its parser now; an HTTP/2 one has a session.
       // A server whose listener stays open keeps taking connections: the drain cannot wait for those.
-      if ((socket as { parser?: unknown }).parser != null && !(tracker.#listenersClosed && !tracker.#host.closesListener(server))) tracker.#adopt(socket)
+      if ((socket as { parser?: unknown }).parser == null || (tracker.#listenersClosed && !tracker.#host.closesListener(server))) return
+      tracker.#adopt(socket).accepted = tracker.#draining
     }
     server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', adopt)
     for (const socket of httpConnections(server)) {
@@ -343,9 +349,13 @@ export class Tracker {
   #late (req: IncomingMessage, res: ServerResponse): boolean {
     const t = this.#track(req, res)
     const phase = this.#host.phase
-    const serve = phase === 'lameduck' || this.#host.drainMode === 'restart' || this.#host.routeOf(req)?.serveDuringDrain === true
+    let serve = phase === 'lameduck' || this.#host.drainMode === 'restart' || this.#host.routeOf(req)?.serveDuringDrain === true
     if (t.socket !== null) {
       const conn = this.#adopt(t.socket)
+      if (conn.accepted) {
+        conn.accepted = false
+        serve = true
+      }
       const previous = conn.marked
       if (previous !== null && previous !== res && !this.#unmark(previous)) {
         // Pipelined behind a response that has told the client to close: Node will end the connection after
@@ -428,7 +438,7 @@ export class Tracker {
   #adopt (socket: Socket): Conn {
     let conn = this.#conns.get(socket)
     if (conn !== undefined) return conn
-    conn = { pending: new Set(), marked: null, seenAt: performance.now() }
+    conn = { pending: new Set(), marked: null, seenAt: performance.now(), accepted: false }
     this.#conns.set(socket, conn)
     // On Node 20 and 22 a pipelined response queued behind another never emits 'close' when its connection
     // dies; the connection's own close settles whatever is still pending on it.
@@ -454,12 +464,16 @@ export class Tracker {
     if (!answer) return
     const { req, res } = t
     const send = (): void => {
-      if (!res.headersSent && !res.writableEnded && !res.destroyed) this.#host.reject(req, res)
+      if (res.headersSent || res.writableEnded || res.destroyed) return
+      // The last response on its connection says close; one a pipelined request has followed says keep-alive.
+      const conn = t.socket === null ? undefined : this.#conns.get(t.socket)
+      this.#host.reject(req, res, conn === undefined || conn.marked === res)
     }
     // A body still on its way is read first: answering and closing before it has arrived would make the
     // client's kernel reset the connection, and the 503 with it. (A client waiting for 100 Continue sends none.)
     const body = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
-    if (req.complete || !body || req.headers.expect !== undefined) return send()
+    // Not before the chunk being parsed has been: a request pipelined in it still takes the close over.
+    if (req.complete || !body || req.headers.expect !== undefined) return queueMicrotask(send)
     req.resume()
     req.once('end', send)
   }
