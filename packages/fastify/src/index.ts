@@ -3,10 +3,7 @@ import type {
   FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions as FastifyRouteOptions
 } from 'fastify'
 import fp from 'fastify-plugin'
-import {
-  Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions,
-  type RouteOptions as GracefulRouteOptions
-} from '@graceful/core'
+import { Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions } from '@graceful/core'
 
 export type {
   GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport
@@ -14,24 +11,7 @@ export type {
 export { Graceful, codes } from '@graceful/core'
 
 export type FastifyGracefulOptions = GracefulOptions
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The graceful instance: `phase`, `beforeDrain`, `afterDrain`, `shutdown()`. */
-    graceful: Graceful
-  }
-  interface FastifyRequest {
-    /** Aborts when this request must wrap up: at the drain start (`abortOnDrain`) or at its deadline. */
-    readonly shutdownSignal: AbortSignal
-  }
-  interface FastifyContextConfig {
-    /**
-     * Per-route drain behaviour. (Not named `RouteOptions` here: inside `declare module 'fastify'` that name
-     * is Fastify's own once another plugin, such as @fastify/websocket, augments its `RouteOptions`.)
-     */
-    graceful?: GracefulRouteOptions
-  }
-}
+export type { GracefulRouteOptions } from './types.js'
 
 // Options that Fastify's register() itself understands; they reach the plugin too and are not ours to check.
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
