@@ -11,7 +11,7 @@ export type {
 export { Graceful, codes } from '@graceful/core'
 
 export type FastifyGracefulOptions = GracefulOptions
-export type { GracefulRouteOptions } from './types.js'
+export type { FastifyGracefulInstance, GracefulRouteOptions } from './types.js'
 
 // Options that Fastify's register() itself understands; they reach the plugin too and are not ours to check.
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']

@@ -15,10 +15,21 @@ import type { Graceful, RouteOptions } from '@graceful/core'
  */
 export type GracefulRouteOptions = RouteOptions
 
+/**
+ * `app.graceful`: the public members of the {@link Graceful} instance behind it, as a structural type rather
+ * than the class. A program that loads both the ESM and the CommonJS types of this package (TypeScript files
+ * beside `.cjs` ones) declares `app.graceful` once from each, and TypeScript accepts that only when both
+ * types are identical, which two copies of a class with private fields never are (TS2717). The engine's
+ * `_`-prefixed members are left out: they take the engine's private classes.
+ */
+export type FastifyGracefulInstance = {
+  [K in keyof Graceful as K extends `_${string}` ? never : K]: Graceful[K] extends (...args: infer A) => Graceful ? (...args: A) => FastifyGracefulInstance : Graceful[K]
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The graceful instance: `phase`, `beforeDrain`, `afterDrain`, `shutdown()`, `attach()`, `isReady()`. */
-    graceful: Graceful
+    graceful: FastifyGracefulInstance
   }
   interface FastifyRequest {
     /** Aborts when this request must wrap up: at the drain start (`abortOnDrain`) or at its deadline. */
