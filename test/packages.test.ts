@@ -174,8 +174,13 @@ t.test("the README's examples run as ESM and as CommonJS: each serves, drains on
   }
 })
 
-t.test('the graceful-cluster command: npx @graceful/cluster and node_modules/.bin/graceful-cluster run the installed bin', async (t) => {
-  for (const [cmd, args] of [['npx', ['--no-install', '@graceful/cluster', '--help']], [join(app, 'node_modules', '.bin', 'graceful-cluster'), ['--help']]] as const) {
+t.test('the graceful-cluster command, as the README shows it, runs the installed bin', async (t) => {
+  const forms = [
+    ['npx', ['--no-install', '@graceful/cluster', '--help']], // --no-install: never reach for the registry here
+    [join(app, 'node_modules', '.bin', 'graceful-cluster'), ['--help']],
+    [process.execPath, ['--max-old-space-size=512', join(app, 'node_modules', '@graceful', 'cluster', 'bin', 'graceful-cluster.js'), '--help']]
+  ] as const
+  for (const [cmd, args] of forms) {
     const out = run(cmd, [...args], app)
     t.equal(out.status, 0, `${cmd} ${args.join(' ')} exits 0`, { output: out.output })
     t.match(out.output, /^usage: graceful-cluster \[--workers N\]/, `${cmd} ${args.join(' ')} prints graceful-cluster's usage`)
