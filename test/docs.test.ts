@@ -51,7 +51,10 @@ t.test('the code blocks show graceful-cluster only in forms that run our bin', (
 })
 
 t.test("from a clone, after the build, node packages/cluster/bin/graceful-cluster.js runs the supervisor's CLI", (t) => {
-  const out = execFileSync(process.execPath, [join(ROOT, 'packages', 'cluster', 'bin', 'graceful-cluster.js'), '--help'], { encoding: 'utf8' })
+  // Without tap's coverage: this runs dist files, whose coverage must not merge into the sources'.
+  const out = execFileSync(process.execPath, [join(ROOT, 'packages', 'cluster', 'bin', 'graceful-cluster.js'), '--help'], {
+    encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', _TAPJS_PROCESSINFO_COVERAGE_: '0' }
+  })
   t.match(out, /^usage: graceful-cluster \[--workers N\]/)
   t.end()
 })

@@ -13,6 +13,11 @@ import { fileURLToPath } from 'node:url'
 import { cleanEnv, packAll } from '../scripts/pack.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
+// The children (npm, tsc, the examples) run without tap's loaders and record no coverage: the examples run
+// dist files, whose coverage must not merge into the sources', and tsc's would only cost time.
+const childEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(cleanEnv as NodeJS.ProcessEnv)
+  .filter(([key]) => !/^(NODE_OPTIONS|NODE_PATH|NODE_V8_COVERAGE|TAP|_TAPJS|TS_NODE)/.test(key)))
+childEnv._TAPJS_PROCESSINFO_COVERAGE_ = '0'
 const require = createRequire(import.meta.url)
 const TSC = require.resolve('typescript/bin/tsc')
 // A slow npm install on a loaded machine must fail this file, not hang it.
@@ -82,7 +87,7 @@ function readmeExample (readme: string, name: string): string {
 
 function run (cmd: string, args: string[], cwd: string): { status: number | null, output: string } {
   try {
-    const output = execFileSync(cmd, args, { cwd, env: cleanEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 })
+    const output = execFileSync(cmd, args, { cwd, env: childEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 })
     return { status: 0, output }
   } catch (err) {
     const e = err as { status: number | null, stdout?: string, stderr?: string }
@@ -93,7 +98,7 @@ function run (cmd: string, args: string[], cwd: string): { status: number | null
 /** Runs `node file` until it exits; resolves with its code and output, or rejects after `ms`. */
 function runNode (file: string, cwd: string, ms: number): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file], { cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [file], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
