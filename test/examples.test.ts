@@ -205,6 +205,9 @@ t.test('examples', { jobs: JOBS }, async (t) => {
 
   t.test('kubernetes: warns at start-up when TERMINATION_GRACE_PERIOD_SECONDS is too short', async (t) => {
     const { child } = await start(t, 'kubernetes', { GRACEFUL_DELAY_MS: '100', TERMINATION_GRACE_PERIOD_SECONDS: '5' })
+    // Logged before listening, but the port arrives over IPC and the log over the stdout pipe: nothing
+    // orders the two (on a loaded machine the port came first), so wait for the line itself.
+    await child.waitFor(/terminationGracePeriodSeconds \(5\) is shorter/)
     const warnings = child.entries().filter((e) => e.level === 40)
     t.equal(warnings.length, 1, 'one warning, logged before listening')
     t.match(warnings[0], { given: '5', requiredSeconds: 22, msg: /terminationGracePeriodSeconds \(5\) is shorter/ })

@@ -129,8 +129,9 @@ const BAD: BadCase[] = [
   { name: 'a restart timeout of NaN', options: { restart: { timeout: NaN } }, code: 'GRACEFUL_ERR_RESTART', option: "'restart'", got: 'NaN' },
   { name: 'an empty restart pidFile', options: { restart: { pidFile: '' } }, code: 'GRACEFUL_ERR_RESTART', option: "'restart'", got: '{"pidFile":""}' },
   { name: 'a numeric restart pidFile', options: { restart: { pidFile: 5 } }, code: 'GRACEFUL_ERR_RESTART', option: "'restart'", got: '{"pidFile":5}' },
-  { name: 'a restart signal that is also a default shutdown signal', options: { restart: { signal: 'SIGTERM' } }, code: 'GRACEFUL_ERR_RESTART', option: "'restart'", got: 'SIGTERM', aboutSignals: true },
-  { name: 'a restart signal that is also in signals', options: { signals: ['SIGUSR2'], restart: { signal: 'SIGUSR2' } }, code: 'GRACEFUL_ERR_RESTART', option: "'restart'", got: 'SIGUSR2', aboutSignals: true }
+  { name: 'a restart signal that is also a default shutdown signal', options: { restart: { signal: 'SIGTERM' } }, code: 'GRACEFUL_ERR_RESTART_SIGNAL', option: `'restart' restarts on SIGTERM, which option 'signals' also names (["SIGTERM","SIGINT"])`, got: '{"signal":"SIGTERM"}', aboutSignals: true },
+  { name: 'a restart signal that is also in signals', options: { signals: ['SIGUSR2'], restart: { signal: 'SIGUSR2' } }, code: 'GRACEFUL_ERR_RESTART_SIGNAL', option: `'restart' restarts on SIGUSR2, which option 'signals' also names (["SIGUSR2"])`, got: '{"signal":"SIGUSR2"}', aboutSignals: true },
+  { name: 'restart: true with SIGHUP in signals', options: { signals: ['SIGHUP'], restart: true }, code: 'GRACEFUL_ERR_RESTART_SIGNAL', option: `'restart' restarts on SIGHUP, which option 'signals' also names (["SIGHUP"])`, got: "'true'", aboutSignals: true }
 ]
 
 /** The case's options, with `signals: false` unless the case is about signals. */

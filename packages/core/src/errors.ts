@@ -18,6 +18,7 @@ export const codes = {
   GRACEFUL_ERR_LIVENESS: { base: TypeError, message: "option 'liveness' must be false or { path?: '/…' }, the path literal (letters, digits, /-._~!$&'()+,;=@) and not readiness's, instead got '%s'" },
   GRACEFUL_ERR_LOGGER: { base: TypeError, message: "option 'logger' must be false or an object with info, warn and error functions, instead got '%s'" },
   GRACEFUL_ERR_RESTART: { base: TypeError, message: "option 'restart' must be false, true or { signal?, timeout?, pidFile? }, instead got '%s'" },
+  GRACEFUL_ERR_RESTART_SIGNAL: { base: TypeError, message: "option 'restart' restarts on %s, which option 'signals' also names (%s): one signal cannot both restart and shut down; take it out of 'signals' or give 'restart' another signal, instead got '%s'" },
   GRACEFUL_ERR_ROUTES: { base: TypeError, message: "option 'routes' must be an object of per-route options keyed by '[METHOD ]/path', instead got '%s'" },
   GRACEFUL_ERR_ROUTE_KEY: { base: TypeError, message: "option 'routes' has a bad key '%s': %s; expected '[METHOD ]/path' in Express path syntax" },
   GRACEFUL_ERR_ROUTE_TABLE_KEY: { base: TypeError, message: "routeTable() has a bad key '%s': %s; expected '[METHOD ]/path' with literal segments, ':name' for one segment and a last '*' for the rest" },

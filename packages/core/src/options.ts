@@ -224,9 +224,11 @@ function resolve (input: unknown, extra: readonly string[]): ResolvedOptions {
     const timeout = pick(r, 'timeout', DEFAULTS.restartTimeout)
     const pidFile = pick(r, 'pidFile', undefined)
     if (!SIGNALS.includes(signal as NodeJS.Signals) || !isMs(timeout, 1) ||
-        (pidFile !== undefined && (typeof pidFile !== 'string' || pidFile.length === 0)) ||
-        (signals !== false && (signals as string[]).includes(signal as string))) {
+        (pidFile !== undefined && (typeof pidFile !== 'string' || pidFile.length === 0))) {
       throw createError('GRACEFUL_ERR_RESTART', [describe(restart)])
+    }
+    if (signals !== false && (signals as string[]).includes(signal as string)) {
+      throw createError('GRACEFUL_ERR_RESTART_SIGNAL', [signal, describe(signals), describe(restart)])
     }
     resolvedRestart = { signal: signal as NodeJS.Signals, timeout, pidFile: (pidFile ?? null) as string | null }
   }

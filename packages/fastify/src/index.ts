@@ -3,9 +3,7 @@ import type { Server } from 'node:net'
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
-import {
-  Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions, type RouteOptions as GracefulRouteOptions
-} from '@graceful/core'
+import { Graceful, REJECT_BODY, resolveRouteOptions, type GracefulOptions, type ResolvedRouteOptions } from '@graceful/core'
 
 export type {
   GracefulOptions, HookContext, HookOptions, HookResult, Logger, Phase, RouteOptions, ShutdownReport, Stats
@@ -14,24 +12,7 @@ export { CHANNELS, Graceful, IDLE_GRACE_MS, codes } from '@graceful/core'
 export type { HookMessage, PhaseMessage, ReportMessage, RestartMessage } from '@graceful/core'
 
 export type FastifyGracefulOptions = GracefulOptions
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The graceful instance: `phase`, `beforeDrain`, `afterDrain`, `shutdown()`, `stats()`. */
-    graceful: Graceful
-  }
-  interface FastifyRequest {
-    /** Aborts when this request must wrap up: at the drain start (`abortOnDrain`) or at its deadline. */
-    readonly shutdownSignal: AbortSignal
-  }
-  interface FastifyContextConfig {
-    /**
-     * Per-route drain behaviour. (Not named `RouteOptions` here: inside `declare module 'fastify'` that name
-     * is Fastify's own once another plugin, such as @fastify/websocket, augments its `RouteOptions`.)
-     */
-    graceful?: GracefulRouteOptions
-  }
-}
+export type { FastifyGracefulInstance, GracefulRouteOptions } from './types.js'
 
 // Options that Fastify's register() itself understands; they reach the plugin too and are not ours to check.
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
