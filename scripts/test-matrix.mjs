@@ -37,6 +37,10 @@ const EVERY_VERSION = [
   'test/connections.contract.test.ts', // keep-alive, idle, partial and pipelined connections in a drain
   'test/lifecycle.contract.test.ts', // phases, 503s and Connection: close through Node's HTTP server
   'test/coverage-core.test.ts', // the engine's rarer paths: TLS and HTTP/2 servers, the idle sweep, pipelining
+  'test/node-internals.test.ts', // each read of Node's own state the engine relies on (connection lists, timers, HTTP/2)
+  'test/drain.contract.test.ts', // slow and busy clients, pipelining, resets, Expect: 100-continue, late accepts
+  'test/hardening.test.ts', // the accept queue and pipelined resets through real SIGTERMs
+  'test/serving.test.ts', // no listener of ours on Node's requests, responses and connections while serving
   'test/websockets.test.ts', // upgraded connections
   'test/tls.test.ts', // HTTPS and HTTP/2 (GOAWAY, stream resets; Node 24's request() after GOAWAY differs)
   'test/signals.test.ts', // real signals to forked processes, exit codes
@@ -48,6 +52,7 @@ const EVERY_VERSION = [
   'test/cluster.test.ts', // node:cluster: round-robin handles, worker IPC, PID 1
   'test/cluster-unit.test.ts',
   'test/cluster-worker.test.ts',
+  'test/fastify-suite.test.ts', // Fastify's own close tests (some run only on some Node versions)
   'test/exports.test.ts' // require() and import() of the built packages (require(esm) differs between versions)
 ]
 
