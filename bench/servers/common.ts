@@ -62,7 +62,7 @@ function slowMs (query: unknown): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** GET / (hello world), /slow?ms= (announced on stdout), /hang (never answers), /gate, /healthz, /pid. */
+/** GET / (hello world), /slow?ms= (announced on stdout), /hang (never answers), /gate, /healthz, /pid; POST /echo. */
 export function fastifyRoutes (app: FastifyInstance, healthz: RouteShorthandOptions = {}): void {
   app.get('/', async () => HELLO)
   app.get('/slow', async (request) => {
@@ -74,6 +74,7 @@ export function fastifyRoutes (app: FastifyInstance, healthz: RouteShorthandOpti
   app.get('/gate', async () => { await gate(); return HELLO })
   app.get('/healthz', healthz, async () => ({ healthy: true }))
   app.get('/pid', async () => ({ pid: process.pid }))
+  app.post('/echo', async (request) => ({ received: JSON.stringify(request.body).length }))
 }
 
 export function expressRoutes (app: Express): void {
@@ -86,6 +87,11 @@ export function expressRoutes (app: Express): void {
   app.get('/gate', (_req, res) => { gate().then(() => res.json(HELLO), () => {}) })
   app.get('/healthz', (_req, res) => { res.json({ healthy: true }) })
   app.get('/pid', (_req, res) => { res.json({ pid: process.pid }) })
+  app.post('/echo', (req, res) => {
+    let received = 0
+    req.on('data', (chunk: Buffer) => { received += chunk.length })
+    req.on('end', () => { res.json({ received }) })
+  })
 }
 
 export type Request = 'cpu' | 'heap' | { gate: number }
