@@ -7,7 +7,7 @@ import { alive, children, firstListening, listeningSockets, tree } from './proc.
 import { connectOnce, startListenerProbe, type Endpoint } from './probes.js'
 import { result, toFailure } from './result.js'
 import { App, describeExit, follow, POLL_MS, type Exit } from './target.js'
-import { Traffic } from './traffic.js'
+import { PAUSES, Traffic } from './traffic.js'
 import type { CheckResult, RestartRecord, SignalRecord } from './types.js'
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -87,6 +87,7 @@ export class Run {
         until: now() + (duration + 3 * timeout) * ((restart?.times ?? 0) + 2) + 60_000
       }, (failure) => this.o.onEvent({ type: 'lost', failure: toFailure(this, failure) }))
       this.traffic = traffic
+      traffic.tally.onRecord = () => { if (this.finalSent) this.#tick() }
       traffic.start()
       this.loadStart = now()
       this.phase = 'serving'
@@ -180,14 +181,14 @@ export class Run {
   /** `ms` of load, watching the app; false (and the error set) when it exits meanwhile. */
   async #load (ms: number, what: string): Promise<boolean> {
     const end = now() + ms
-    return await this.#until(() => now() >= end, what)
+    return await this.#until(() => now() >= end, what, true, ms + this.o.timeout)
   }
 
   /**
-   * Polls `condition` until it holds. Gives up (false) when the serving process exits or `timeout` passes,
+   * Polls `condition` until it holds. Gives up (false) when the serving process exits or `limit` ms pass,
    * setting the error when `required`; throws Interrupted on an abort.
    */
-  async #until (condition: () => boolean | Promise<boolean>, what: string, required = true): Promise<boolean> {
+  async #until (condition: () => boolean | Promise<boolean>, what: string, required = true, limit = this.o.timeout): Promise<boolean> {
     const start = now()
     for (;;) {
       if (this.#aborted) throw new Interrupted()
@@ -199,8 +200,8 @@ export class Run {
         }
         return false
       }
-      if (now() - start > this.o.timeout) {
-        if (required) this.#fail('GRACEFUL_ERR_CHECK_START', `${what}: not within ${this.o.timeout} ms`)
+      if (now() - start > limit) {
+        if (required) this.#fail('GRACEFUL_ERR_CHECK_START', `${what}: not within ${limit} ms`)
         return false
       }
       await sleep(POLL_MS)
@@ -267,12 +268,15 @@ export class Run {
     if (alive(pid)) return
     this.exit = await (this.app as App).gone(pid)
     this.#tick()
+    // The idle connection and the preconnect end with the process; the clients after their next request.
+    await (this.traffic as Traffic).settle(PAUSES.paused[1] + 1000)
   }
 
   #refused (at: number): void {
     this.refusals.push(at)
     if (!this.finalSent || this.listenerClosedAt !== 0) return
     this.listenerClosedAt = at
+    this.#tick()
   }
 
   /** Turns what the tally and the probes have seen since the latest signal into live events and phases. */

@@ -6,70 +6,73 @@ import type { CheckEvent } from './events.js'
 import type { CheckResult } from './types.js'
 
 export const USAGE = `NAME
-    graceful-check - put real traffic on a Node.js server, signal it, and say exactly what was lost and why
+    graceful-check - put real traffic on a Node.js server, signal it, say what was lost and why
 
 SYNOPSIS
     graceful-check [options] -- command [args…]
     graceful-check [options] --pid PID [--url URL | --port N]
 
 DESCRIPTION
-    Starts the command (in a process group of its own) or attaches to a running process, waits until it
-    accepts connections, and drives a mixed workload at it on loopback: keep-alive GET loops, keep-alive
-    clients whose event loop is blocked 0–300 ms or 300–900 ms between requests (a busy proxy, a GC
-    pause), a new connection per request, POSTs with bodies, a pipelined pair, an idle keep-alive
-    connection, a preconnect that sends nothing, and optionally a slow request, a stream and readiness
-    polls. Then, under that load, it sends the signal (and the restarts before it) and watches to the
-    end: every request is classified (answered 2xx, 503 with or without Connection: close and
-    Retry-After, other status; or lost: reset, hang-up, refused after accept, truncated body, timeout),
-    with when it happened relative to the signal and on what kind of connection. The report ends with a
-    verdict: the likely cause of each kind of loss in plain words, and what fixes it.
+    Starts the command (in a process group of its own) or attaches to a running process, waits
+    until it accepts connections, and drives a mixed workload at it on loopback: keep-alive GET
+    loops, keep-alive clients whose event loop is blocked 0–300 ms or 300–900 ms between requests
+    (a busy proxy, a GC pause), a new connection per request, POSTs with bodies, a pipelined pair,
+    an idle keep-alive connection, a preconnect that sends nothing, and if asked a slow request, a
+    stream and readiness polls. Under that load it sends the signal (after the restarts, if any)
+    and watches to the end. Every request is answered (2xx, 503 with or without Connection: close
+    and Retry-After, another status) or lost (reset, hang-up, refused after accept, truncated
+    body, timeout), with when it happened relative to the signal and on what kind of connection.
+    The report ends with a verdict: the likely cause of each kind of loss, and what fixes it.
 
-    The app needs nothing from graceful: any Node.js server (Fastify, Express, Koa, plain http) will do.
-    Run the app's own process (node …), not a wrapper that may not pass signals on (npm, npx, sh).
+    The app needs nothing from graceful: any Node.js server will do (Fastify, Express, Koa, plain
+    http). Run the app's own process (node …), not a wrapper that may not pass signals on (npm,
+    npx, sh).
 
 OPTIONS
-    --url URL          Where the app listens, on loopback (http://127.0.0.1:3000/path); its path is the
-                       path loaded.
-    --port N           The app's port on 127.0.0.1. Without --port or --url, the first listening socket
-                       the process (or a process below it) opens is used: Linux only (/proc).
+    --url URL          Where the app listens, on loopback: http://127.0.0.1:3000/path. Its path is
+                       the path loaded.
+    --port N           The app's port on 127.0.0.1. Without --port or --url, the first listening
+                       socket the process (or one below it) opens is used: Linux only (/proc).
     --path PATH        The path the GET clients load. Default: ${CHECK_DEFAULTS.path}
-    --post-path PATH   The path the POST clients send a 1 KB JSON body to. Default: --path. A status it
-                       answers before the signal (404, say) is that route's normal answer, not a loss.
+    --post-path PATH   The path the POST clients send a 1 KB JSON body to. Default: --path. A
+                       status it answered before the signal (404, say) is its normal answer.
     --slow PATH        A slow route: one more client keeps a request in flight on it.
-    --stream PATH      A streaming route (SSE): one request held open through the scenario; the report
-                       says how it ended.
-    --readiness PATH   The readiness route, polled every 100 ms on a new connection (as a probe does);
-                       the report says when it stopped answering 2xx.
-    --signal SIG       The signal whose shutdown is watched to the process's exit. Default: ${CHECK_DEFAULTS.signal}; with
+    --stream PATH      A streaming route (SSE): one request held open through the scenario; the
+                       report says how it ended.
+    --readiness PATH   The readiness route, polled every 100 ms on a new connection (as a probe
+                       does); the report says when it stopped answering 2xx.
+    --signal SIG       The signal whose shutdown is watched to the exit. Default: ${CHECK_DEFAULTS.signal}; with
                        --restart, none unless given (then it comes after the restarts).
-    --restart SIG      Restart the app with SIG under load (SIGHUP): in place (a new process takes over
-                       the socket, the old one exits) or, sent to graceful-cluster, a roll of its workers.
+    --restart SIG      Restart the app with SIG under load (SIGHUP): in place (a new process takes
+                       over the socket, the old one exits) or a roll of graceful-cluster's workers.
     --times N          How many restarts. Default: ${CHECK_DEFAULTS.times}
-    --pid-file PATH    The file the app writes its pid to: how a restart's new process is found. Default:
-                       the old process's children, the one that holds the listening socket (Linux).
-    --pid PID          Attach to this running process instead of starting one. Its exit code cannot be
-                       read (it is not our child), and it is never killed.
-    --duration MS      Load before the first signal, and after each restart. Default: ${CHECK_DEFAULTS.duration} (2s, 500ms work too)
-    --connections N    Connections of the looping clients (${MIN_CONNECTIONS} to ${MAX_CONNECTIONS}). Default: ${CHECK_DEFAULTS.connections}: a quarter
-                       busy 0–300 ms, an eighth each paused 300–900 ms, new-connection and POST, the rest
+    --pid-file PATH    The file the app writes its pid to, to find a restart's new process.
+                       Default: the old process's child that holds the listening socket (Linux).
+    --pid PID          Attach to this running process instead of starting one. Its exit code
+                       cannot be read (it is not our child), and it is never killed.
+    --duration MS      Load before the first signal, and after each restart. Default: ${CHECK_DEFAULTS.duration}
+                       (units work too: 2s, 500ms)
+    --connections N    Looping clients, ${MIN_CONNECTIONS} to ${MAX_CONNECTIONS}. Default: ${CHECK_DEFAULTS.connections}: a quarter busy 0–300 ms,
+                       an eighth each paused 300–900 ms, new-connection and POST, the rest
                        keep-alive loops.
-    --timeout MS       The bound on every wait: the app listening, a response, a restart, the exit after
-                       the signal. Default: ${CHECK_DEFAULTS.timeout}
-    --json             Print the result as JSON on stdout (docs/check.md describes it); the live lines
-                       still go to stderr.
-    --app-output       Show the app's output as it comes (on stderr), instead of only its last lines
-                       when it could not be checked.
+    --timeout MS       The bound on every wait: the app listening, a response, a restart, the exit
+                       after the signal. Default: ${CHECK_DEFAULTS.timeout}
+    --json             Print the result as JSON on stdout (docs/check.md describes it); the live
+                       lines still go to stderr.
+    --app-output       Show the app's output as it comes (on stderr); by default only its last
+                       lines are shown, when it could not be checked.
     -h, --help         This text.
 
 OUTPUT
-    Live lines on stderr (and a progress line on a terminal), then the report on stdout: requests by
-    kind of connection, answers, restarts, the timeline from the signal (readiness, first 503, first
-    Connection: close, listener closed, last response, exit), how the idle connection, the preconnect
-    and the stream ended, the lost requests, and the verdict.
+    Live lines on stderr (and a progress line on a terminal), then the report on stdout: requests
+    by kind of connection, answers, restarts, the timeline from the signal (readiness, first 503,
+    first Connection: close, listener closed, last response, exit), how the idle connection, the
+    preconnect and the stream ended, the lost requests, and the verdict.
 
 EXIT STATUS
     0    nothing was lost, and the scenario ran to its end
-    1    something was lost, a restart failed, the process did not exit, or the app could not be checked
+    1    something was lost, a restart failed, the process did not exit, or the app could not be
+         checked
     2    bad usage (a GRACEFUL_ERR_CHECK_* code names the flag)
     130  interrupted (Ctrl-C); the app it started is killed
 
@@ -77,8 +80,8 @@ EXAMPLES
     graceful-check -- node dist/app.js
     graceful-check --readiness /readyz --stream /events -- node dist/app.js --port 3000
     graceful-check --restart SIGHUP --times 3 --pid-file /tmp/app.pid -- node dist/app.js
-    graceful-check --restart SIGHUP --times 2 -- node_modules/.bin/graceful-cluster --workers 2 dist/app.js
-    graceful-check --json --url http://127.0.0.1:3000/ --pid 1234 > check.json
+    graceful-check --restart SIGHUP -- node_modules/.bin/graceful-cluster --workers 2 dist/app.js
+    graceful-check --json --pid 1234 --url http://127.0.0.1:3000/ > check.json
 `
 
 type Kind = 'url' | 'port' | 'path' | 'signal' | 'ms' | 'duration' | 'connections' | 'times' | 'pid' | 'file'

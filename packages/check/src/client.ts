@@ -88,8 +88,9 @@ export async function loopClient (httpModule: typeof http, spec: LoopSpec, flags
           const created: SocketState = { fin: false, code: '', lastEnd: 0, connected: !socket.connecting }
           s = created
           states.set(socket, created)
-          socket.on('end', () => { created.fin = true })
-          socket.on('error', (err: NodeJS.ErrnoException) => { created.code = err.code ?? '' })
+          // First: Node's client fails the request ('socket hang up') from its own 'end' listener.
+          socket.prependListener('end', () => { created.fin = true })
+          socket.prependListener('error', (err: NodeJS.ErrnoException) => { created.code = err.code ?? '' })
           socket.once('connect', () => { created.connected = true })
         }
         state = s

@@ -12,7 +12,7 @@ export const codes = {
   GRACEFUL_ERR_CHECK_OPTIONS: { base: TypeError, message: "check() options must be an object, instead got '%s'" },
   GRACEFUL_ERR_CHECK_OPTION_UNKNOWN: { base: TypeError, message: "unknown check() option '%s': expected one of %s" },
   GRACEFUL_ERR_CHECK_OPTION: { base: TypeError, message: "check() option '%s' must be %s, instead got '%s'" },
-  GRACEFUL_ERR_CHECK_TARGET: { base: TypeError, message: 'check() needs exactly one app: %s, instead got %s' },
+  GRACEFUL_ERR_CHECK_TARGET: { base: TypeError, message: 'check() needs exactly one app: command, pid or child, instead got %s' },
   GRACEFUL_ERR_CHECK_FLAG: { base: TypeError, message: "graceful-check flag '%s' must be %s, instead got '%s'" },
   GRACEFUL_ERR_CHECK_FLAG_UNKNOWN: { base: TypeError, message: "graceful-check: unknown flag '%s' (graceful-check --help lists them; the app's command goes after --)" },
   GRACEFUL_ERR_CHECK_NO_APP: { base: TypeError, message: "graceful-check: %s, instead got '%s': graceful-check [options] -- command [args…], or graceful-check [options] --pid PID" },

@@ -188,10 +188,8 @@ export function resolveCheckOptions (input: unknown): ResolvedCheckOptions {
     if (!NAMES.includes(key)) throw createError('GRACEFUL_ERR_CHECK_OPTION_UNKNOWN', [key, NAMES.join(', ')])
   }
   const { command, pid, child } = input
-  const given = [command, pid, child].filter((x) => x !== undefined).length
-  if (given !== 1) {
-    throw createError('GRACEFUL_ERR_CHECK_TARGET', ['one of command, pid or child', describe({ command, pid, child: child === undefined ? undefined : '(a child process)' })])
-  }
+  const given = (['command', 'pid', 'child'] as const).filter((k) => input[k] !== undefined)
+  if (given.length !== 1) throw createError('GRACEFUL_ERR_CHECK_TARGET', [given.length === 0 ? 'none' : given.join(' and ')])
   if (command !== undefined && (!Array.isArray(command) || command.length === 0 || !command.every((c) => typeof c === 'string') || command[0] === '')) {
     throw bad('command', 'a non-empty array of strings, the program first', command)
   }

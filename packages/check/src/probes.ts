@@ -40,8 +40,8 @@ export class StreamWatch {
       }
       this.#req.on('socket', (socket) => {
         socket.once('connect', () => { record.connected = true })
-        socket.once('end', () => { record.fin = true })
-        socket.on('error', (err: NodeJS.ErrnoException) => { record.code ||= err.code ?? '' })
+        socket.prependOnceListener('end', () => { record.fin = true })
+        socket.prependListener('error', (err: NodeJS.ErrnoException) => { record.code ||= err.code ?? '' })
       })
       this.#req.on('response', (res) => {
         record.started = true
@@ -100,15 +100,15 @@ export class StreamWatch {
   }
 }
 
-/** One TCP connect: 'accepted' (then closed at once), 'refused', or 'failed' (any other error). */
-export function connectOnce (target: Endpoint): Promise<'accepted' | 'refused' | 'failed'> {
+/** One TCP connect: 'accepted' (then closed at once) or 'refused' (ECONNREFUSED, or any other error). */
+export function connectOnce (target: Endpoint): Promise<'accepted' | 'refused'> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: target.host, port: target.port })
     socket.once('connect', () => {
       socket.destroy()
       resolve('accepted')
     })
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'refused' : 'failed'))
+    socket.once('error', () => resolve('refused'))
   })
 }
 

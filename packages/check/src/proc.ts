@@ -1,7 +1,37 @@
 // What the check reads about processes it did not start, from Linux's /proc: whether a pid runs, its
 // children, the sockets it holds, and which of them listen. Elsewhere only `alive` works (kill(pid, 0)),
-// and the port must be given.
+// and the port must be given. A read that fails (the process has just gone, no /proc) reads as empty.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
+
+function read (path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+function list (path: string): string[] {
+  try {
+    return readdirSync(path)
+  } catch {
+    return []
+  }
+}
+
+function link (path: string): string {
+  try {
+    return readlinkSync(path)
+  } catch {
+    return ''
+  }
+}
+
+/** A /proc/<pid>/stat line's fields after `pid (comm)`: comm may hold spaces and parentheses. */
+const statFields = (pid: number | string): string[] => {
+  const stat = read(`/proc/${pid}/stat`)
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
 
 /** Is `pid` running? A zombie (exited, not yet reaped) is not. */
 export function alive (pid: number): boolean {
@@ -11,28 +41,14 @@ export function alive (pid: number): boolean {
     // EPERM: it runs, as another user.
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z'
-  } catch {
-    // No /proc (not Linux), or it has just gone: kill(0) said it was there.
-    return process.platform !== 'linux'
-  }
+  return statFields(pid)[0] !== 'Z'
 }
 
-/** Every process's parent, read from /proc/<pid>/stat. */
+/** Every process's parent. */
 function parents (): Map<number, number> {
   const map = new Map<number, number>()
-  for (const name of readdirSafe('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      // pid (comm) state ppid …; comm may hold spaces and parentheses, so read after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      map.set(Number(name), ppid)
-    } catch {
-      // It exited while we read.
-    }
+  for (const name of list('/proc')) {
+    if (/^\d+$/.test(name)) map.set(Number(name), Number(statFields(name)[1]))
   }
   return map
 }
@@ -52,24 +68,12 @@ export function tree (pid: number): number[] {
   return out
 }
 
-function readdirSafe (path: string): string[] {
-  try {
-    return readdirSync(path)
-  } catch {
-    return []
-  }
-}
-
 /** The inodes of the sockets `pid` holds (its fds that link to socket:[N]). */
 export function socketInodes (pid: number): Set<number> {
   const inodes = new Set<number>()
-  for (const fd of readdirSafe(`/proc/${pid}/fd`)) {
-    try {
-      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
-      if (match !== null) inodes.add(Number(match[1]))
-    } catch {
-      // Closed while we read.
-    }
+  for (const fd of list(`/proc/${pid}/fd`)) {
+    const match = /^socket:\[(\d+)\]$/.exec(link(`/proc/${pid}/fd/${fd}`))
+    if (match !== null) inodes.add(Number(match[1]))
   }
   return inodes
 }
@@ -81,13 +85,13 @@ export interface ListeningSocket {
   port: number
 }
 
-/** The hex address of /proc/net/tcp (little-endian words) as text. */
+/** The hex address of /proc/net/tcp (little-endian 32-bit words) as text. */
 export function decodeAddress (hex: string): string {
-  if (hex.length === 8) return [3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join('.')
   const bytes: number[] = []
-  for (let word = 0; word < 4; word++) {
+  for (let word = 0; word < hex.length / 8; word++) {
     for (const i of [3, 2, 1, 0]) bytes.push(parseInt(hex.slice(word * 8 + i * 2, word * 8 + i * 2 + 2), 16))
   }
+  if (bytes.length === 4) return bytes.join('.')
   if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return bytes.slice(12).join('.')
   if (bytes.slice(0, 15).every((b) => b === 0)) return bytes[15] === 0 ? '::' : `::${(bytes[15] as number).toString(16)}`
   // Only loopback and the wildcard matter here; other addresses are shown uncompressed.
@@ -98,21 +102,22 @@ export function decodeAddress (hex: string): string {
 export function listeningSockets (pid: number): ListeningSocket[] {
   const out: ListeningSocket[] = []
   for (const file of ['tcp', 'tcp6']) {
-    let text: string
-    try {
-      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8')
-    } catch {
-      continue
-    }
-    for (const line of text.split('\n').slice(1)) {
+    for (const line of read(`/proc/${pid}/net/${file}`).split('\n')) {
       const cols = line.trim().split(/\s+/)
-      // sl local_address rem_address st … inode (the 10th column); st 0A is LISTEN.
-      if (cols.length < 10 || cols[3] !== '0A') continue
+      // sl local_address rem_address st … inode (the 10th column); st 0A is LISTEN (the header has 'st').
+      if (cols[3] !== '0A') continue
       const [addr, port] = (cols[1] as string).split(':') as [string, string]
       out.push({ inode: Number(cols[9]), address: decodeAddress(addr), port: parseInt(port, 16) })
     }
   }
   return out
+}
+
+/** Where a listening address is reached from this machine: loopback, or null when it cannot be. */
+export function connectHost (address: string): string | null {
+  if (address === '0.0.0.0') return '127.0.0.1'
+  if (address.startsWith('127.')) return address
+  return address === '::' || address === '::1' ? '::1' : null
 }
 
 /**
@@ -136,17 +141,6 @@ export function holders (pids: number[], inodes: Set<number>): number[] {
 
 /** The pid a pid file holds, or null (no file, not a number). */
 export function readPidFile (path: string): number | null {
-  try {
-    const pid = Number(readFileSync(path, 'utf8').trim())
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null
-  } catch {
-    return null
-  }
-}
-
-/** Where a listening address is reached from this machine: loopback, or null when it cannot be. */
-export function connectHost (address: string): string | null {
-  if (address === '0.0.0.0' || address.startsWith('127.')) return address === '0.0.0.0' ? '127.0.0.1' : address
-  if (address === '::' || address === '::1') return '::1'
-  return null
+  const pid = Number(read(path).trim())
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null
 }

@@ -80,6 +80,8 @@ export class Tally {
   readonly #baseline = new Map<Kind, Set<number>>()
   readonly #timeout: number
   readonly #onLost: (failure: RawFailure) => void
+  /** Called after each record: a mark may have been seen for the first time. */
+  onRecord: () => void = () => {}
 
   constructor (timeout: number, onLost: (failure: RawFailure) => void) {
     this.#timeout = timeout
@@ -99,6 +101,11 @@ export class Tally {
 
   add (r: RequestRecord): void {
     this.inFlight--
+    this.#add(r)
+    this.onRecord()
+  }
+
+  #add (r: RequestRecord): void {
     if (r.kind === 'readiness') return this.#readiness(r)
     const counts = this.#counts(r.kind)
     const klass = classify(r)
@@ -112,6 +119,7 @@ export class Tally {
     }
     for (const c of [counts, this.totals]) c.sent++
     if (klass !== 'answered') return this.#fail(counts, r, klass)
+    this.#mark(r)
     const afterSignal = this.signals.length > 0 && r.endAt >= (this.signals[0] as number)
     if (r.status >= 500 && r.status !== 503 && afterSignal && !(this.#baseline.get(r.kind)?.has(r.status) ?? false)) {
       return this.#fail(counts, r, 'serverError')
@@ -121,12 +129,15 @@ export class Tally {
       seen.add(r.status)
       this.#baseline.set(r.kind, seen)
     }
-    const m = this.marks
-    const since = this.signals.length > 0 && r.endAt >= (this.signals[this.signals.length - 1] as number)
+    if (r.status === 503 && afterSignal && (this.finalAt === 0 || r.endAt < this.finalAt)) this.restart503++
     countAnswer(counts, r)
     countAnswer(this.totals, r)
-    if (r.status === 503 && afterSignal && (this.finalAt === 0 || r.endAt < this.finalAt)) this.restart503++
-    if (!since) return
+  }
+
+  /** An answer (any status) since the latest signal: the marks. */
+  #mark (r: RequestRecord): void {
+    const m = this.marks
+    if (this.signals.length === 0 || r.endAt < (this.signals[this.signals.length - 1] as number)) return
     m.lastResponse = Math.max(m.lastResponse, r.endAt)
     if (r.status >= 200 && r.status < 300) m.last2xx = Math.max(m.last2xx, r.endAt)
     if (r.status === 503 && (m.first503 === 0 || r.endAt < m.first503)) m.first503 = r.endAt

@@ -109,6 +109,18 @@ export class Traffic {
     Atomics.store(this.flags, FLAG_FINAL, 1)
   }
 
+  /**
+   * After the final signal's exit: every client ends on its own (its next request is refused, or fails on
+   * the connection the exit left dead: a paused client finishes its pause first, as a real one would).
+   * Stops the rest after `ms`.
+   */
+  async settle (ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.all(this.#runs), new Promise((resolve) => { timer = setTimeout(resolve, ms) })])
+    clearTimeout(timer)
+    await this.stop()
+  }
+
   /** Stops every client and watcher; resolves once every request has ended (each is bounded by the timeout). */
   async stop (): Promise<void> {
     stopClients(this.flags)

@@ -12,13 +12,22 @@ export interface VerdictContext {
   listenerClosedAt: number | null
 }
 
-/** A failure this close to the exit, with nothing answered after it, was cut by the exit. */
-export const EXIT_WINDOW_MS = 100
+/**
+ * A failure seen this soon before the exit was seen (or a little after), with nothing answered after it,
+ * was cut by the exit: the kernel closes the sockets as the process ends, and another process's exit is
+ * seen up to a poll (20 ms) late.
+ */
+export const EXIT_BEFORE_MS = 30
+export const EXIT_AFTER_MS = 10
 /** A refused-after-accept this close to the listener's close came from the accept queue. */
 export const ACCEPT_QUEUE_WINDOW_MS = 150
-/** A reused connection that fails this soon after its request went out was closed as it was being reused. */
-export const RACE_MS = 100
-/** Quiet for less than this before the request: the client had not paused, its request was on its way. */
+/**
+ * A reused connection that fails this soon after its request went out was closed as the request was
+ * reaching it (generous: on a loaded machine the client sees the close late). Not for slow requests,
+ * which are in flight by design.
+ */
+export const RACE_MS = 250
+/** Quiet for at least this long before the request: the client had paused, its connection looked idle. */
 export const PAUSE_MS = 20
 
 export function causeOf (f: RawFailure, ctx: VerdictContext): CauseId {
@@ -26,16 +35,18 @@ export function causeOf (f: RawFailure, ctx: VerdictContext): CauseId {
   if (f.class === 'refused') return 'unserved'
   if (f.class === 'serverError') return 'serverError'
   if (f.class === 'timeout') return 'timeout'
-  const exitCut = ctx.exitAt !== null && r.endAt >= ctx.exitAt - EXIT_WINDOW_MS && r.endAt <= ctx.exitAt + EXIT_WINDOW_MS &&
+  if (r.behind === true) return 'pipelineDropped'
+  const race = !r.fresh && (f.class === 'hangUp' || f.class === 'reset') && r.kind !== 'slow' && r.endAt - r.sentAt <= RACE_MS
+  // An idle connection closed, whether by the drain or by the exit: the fix is the same.
+  if (race && r.quietMs !== null && r.quietMs >= PAUSE_MS) return 'idleClose'
+  const exitCut = ctx.exitAt !== null && r.endAt >= ctx.exitAt - EXIT_BEFORE_MS && r.endAt <= ctx.exitAt + EXIT_AFTER_MS &&
     r.sentAt < ctx.exitAt && !(ctx.lastResponseAt !== null && ctx.lastResponseAt > r.endAt)
   if (exitCut) return 'exitInFlight'
   if (f.class === 'truncated') return r.kind === 'stream' ? 'streamCut' : 'truncated'
   if (f.class === 'refusedAfterAccept') {
     return ctx.listenerClosedAt !== null && Math.abs(r.endAt - ctx.listenerClosedAt) <= ACCEPT_QUEUE_WINDOW_MS ? 'acceptQueue' : 'listenerOpen'
   }
-  if (r.behind === true) return 'pipelineDropped'
-  if (r.endAt - r.sentAt > RACE_MS) return 'inFlightCut'
-  return r.quietMs !== null && r.quietMs >= PAUSE_MS ? 'idleClose' : 'closeRace'
+  return race ? 'closeRace' : 'inFlightCut'
 }
 
 const range = (xs: number[]): string => {
