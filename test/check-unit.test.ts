@@ -56,6 +56,7 @@ t.test('check() options: defaults, and where the port comes from', async (t) => 
     const m = mix(n, false)
     t.equal(m.keepAlive + m.busy + m.paused + m.newConnection + m.post, n, `the mix of ${n} has ${n} looping clients`)
   }
+  t.same(resolveCheckOptions(Object.assign(Object.create(null), { command: APP })).command, APP, 'an object without a prototype is a plain object')
   const child = { pid: 42, once () {} }
   t.equal(resolveCheckOptions({ child }).child, child)
   const output = (): void => {}
@@ -226,6 +227,8 @@ t.test('the response reader: lengths, chunks, close-delimited bodies, interim an
   const l = new ResponseParser()
   heads(l, 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc')
   t.equal(l.end(), null, 'a length not reached is not complete at the close')
+  const split = new ResponseParser()
+  t.same(heads(split, 'HTTP/1.1 20', '4 No Content\r\n', '\r\n'), [{ status: 204, close: false, retryAfter: false }], 'a head split across reads')
   t.throws(() => new ResponseParser().push(Buffer.from('SSH-2.0-OpenSSH\r\n\r\n')), /not an HTTP\/1.1 response: 'SSH-2.0-OpenSSH'/)
   t.throws(() => new ResponseParser().push(Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n')), /bad chunk size 'zz'/)
 })
@@ -339,6 +342,7 @@ t.test('the tally: answers by status, failures by class, marks since the latest 
   add(rec({ kind: 'slow', status: 500, endAt: 2040 }))
   add(rec({ status: 500, endAt: 2050 }))
   add(failed({ kind: 'newConnection', fresh: true, connected: false, code: 'ECONNREFUSED', endAt: 2060 }))
+  add(rec({ kind: 'idle', status: 502, endAt: 2065 }))
   add(failed({ fin: true, endAt: 2070 }))
   add(failed({ code: 'ECONNRESET', endAt: 2080 }))
   add(failed({ kind: 'pipelined', fresh: true, endAt: 2090 }))
@@ -350,22 +354,28 @@ t.test('the tally: answers by status, failures by class, marks since the latest 
   add(failed({ kind: 'readiness', fresh: true, connected: false, code: 'ECONNREFUSED', endAt: 2150 }))
   add(failed({ kind: 'readiness', fresh: true, endAt: 2160 }))
 
-  t.same(lost, ['readiness:refused', 'newConnection:refused', 'newConnection:refused', 'keepAlive:serverError', 'keepAlive:hangUp', 'keepAlive:reset',
+  t.same(lost, ['readiness:refused', 'newConnection:refused', 'newConnection:refused', 'keepAlive:serverError', 'idle:serverError', 'keepAlive:hangUp', 'keepAlive:reset',
     'pipelined:refusedAfterAccept', 'stream:truncated', 'slow:timeout', 'readiness:refusedAfterAccept'])
-  t.equal(records, 30, 'onRecord after every record')
+  t.equal(records, 31, 'onRecord after every record')
   t.equal(tally.inFlight, 9)
   const k = tally.totals
   t.same([k.sent, k.answered, k.ok, k.okClose, k.unavailableClose, k.unavailableKeep, k.retryAfter, k.other, k.refused, k.lost],
-    [19, 13, 5, 2, 2, 2, 1, { 404: 2, 500: 2 }, 1, 10])
-  t.same(k.lostByClass, { reset: 1, hangUp: 1, refusedAfterAccept: 2, truncated: 1, timeout: 1, refused: 3, serverError: 1 })
+    [20, 13, 5, 2, 2, 2, 1, { 404: 2, 500: 2 }, 1, 11])
+  t.same(k.lostByClass, { reset: 1, hangUp: 1, refusedAfterAccept: 2, truncated: 1, timeout: 1, refused: 3, serverError: 2 })
   t.same(tally.kinds.get('readiness'), { sent: 8, answered: 5, ok: 2, okClose: 0, unavailableClose: 0, unavailableKeep: 3, retryAfter: 0, other: {}, refused: 0, lost: 2 })
   t.same(tally.readiness, { polls: 8, notReadyBefore: 2 })
   t.equal(tally.restart503, 1, 'a 503 between a restart signal and the final one')
-  t.same(tally.marks, { first503: 2015, firstClose: 2010, lastResponse: 2050, last2xx: 2010, readinessFlip: 2130, readinessStatus: 503 },
+  t.same(tally.marks, { first503: 2015, firstClose: 2010, lastResponse: 2065, last2xx: 2010, readinessFlip: 2130, readinessStatus: 503 },
     'a new connection\'s Connection: close is not a drain\'s')
   t.equal(tally.finalAt, 2000)
   t.same(tally.signals, [1000, 2000])
   t.same(emptyCounts().other, {})
+
+  const quiet = new Tally(500, () => {})
+  quiet.signal(10, true)
+  quiet.start()
+  quiet.add(failed({ kind: 'readiness', fresh: true, connected: false, code: 'ECONNREFUSED', endAt: 20 }))
+  t.same([quiet.marks.readinessFlip, quiet.marks.readinessStatus], [20, 0], 'readiness turned to no answer at all: the listener closed')
 })
 
 const ctx = (o: Partial<VerdictContext> = {}): VerdictContext => ({ exitAt: null, lastResponseAt: null, listenerClosedAt: null, ...o })
@@ -541,7 +551,7 @@ t.test('the report: requests by connection, answers, the timeline from the signa
   t.match(text, /\nverdict {2}✘ 1 request lost\n {2}1 × idle keep-alive connections were closed while clients were about to reuse them\n {4}\(hang-up on paused keep-alive, busy 0–300 ms\)\n {4}fix: answer with Connection: close\n {2}note: 1 of 2 503s had no Retry-After header\n {2}✘ it did not exit\n$/)
 
   const quiet = cells(formatResult(result({
-    ok: true, failures: [], totals: { ...result().totals, lost: 0 }, kinds: {}, connections: [{ kind: 'idle', ended: 'open', atMs: null }, { kind: 'preconnect', ended: 'never-opened', atMs: null }],
+    ok: true, failures: [], totals: { ...result().totals, lost: 0, refused: 0 }, kinds: {}, connections: [{ kind: 'idle', ended: 'open', atMs: null }, { kind: 'preconnect', ended: 'never-opened', atMs: null }],
     exit: { pid: 42, code: null, signal: null, known: false, atMs: 10 }, heldExit: null, readiness: { path: '/readyz', polls: 3, flipMs: null, flipStatus: null, notReadyBefore: 0 },
     timeline: { ...result().timeline as Timeline, readinessMs: null, exitMs: 10 },
     stream: { path: '/events', status: 200, events: 1, bytes: 9, ended: 'open', atMs: null, detail: 'still open when the check ended' },
@@ -551,6 +561,8 @@ t.test('the report: requests by connection, answers, the timeline from the signa
   for (const line of ['exit | +10 ms | exit code unknown (not our child)', 'idle keep-alive | still open when the check ended', 'preconnect, sends nothing | never connected',
     'stream /events | still open when the check ended (1 events, 9 bytes)', 'readiness /readyz not 2xx | not seen']) t.ok(quiet.includes(line), line)
   t.notOk(quiet.some((l) => l.includes('held the exit')), 'not said when not known')
+  t.ok(quiet.includes('refused: the listener had closed | 0'))
+  t.ok(cells(formatResult(result({ heldExit: true }))).includes('idle connections held the exit | yes'))
   const killed = cells(formatResult(result({ exit: { pid: 42, code: null, signal: 'SIGKILL', known: true, atMs: 10 }, readiness: { path: '/readyz', polls: 3, flipMs: 5, flipStatus: 0, notReadyBefore: 0 } })))
   t.ok(killed.includes('exit | +1,140 ms | killed by SIGKILL'))
   t.ok(killed.includes('readiness /readyz not 2xx | +2 ms | no answer'))
@@ -785,6 +797,40 @@ t.test('raw connections: pipelined pairs, a pair whose second request is dropped
   const [late] = await new RawConnection(quiet).send(quiet, 'pipelined', 0, [1], '/')
   t.same([late?.timedOut, late?.code, late?.message], [true, 'ETIMEDOUT', 'no answer within the timeout'])
   t.equal(requestBytes({ host: '::1', port: 80, timeout: 1 }, '/x'), 'GET /x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n')
+})
+
+t.test('raw connections: a body cut short, a body that runs to the close, an answer nobody asked for, a connection we close', async (t) => {
+  const raw = net.createServer((s) => {
+    s.once('data', (d: Buffer) => {
+      const path = d.toString().split(' ')[1]
+      if (path === '/cut') {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart')
+        setTimeout(() => s.resetAndDestroy(), 20)
+      } else if (path === '/eof') {
+        s.end('HTTP/1.0 200 OK\r\n\r\nthe body runs to the close')
+      } else if (path === '/twice') {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n')
+      }
+    })
+  }).listen(0, '127.0.0.1')
+  await once(raw, 'listening')
+  t.teardown(() => { raw.close() })
+  const target = { host: '127.0.0.1', port: (raw.address() as net.AddressInfo).port, timeout: 2000 }
+  const [cut] = await new RawConnection(target).send(target, 'pipelined', 0, [1], '/cut')
+  t.same([cut?.started, cut?.complete, cut?.code, cut?.fin], [true, false, 'ECONNRESET', false])
+  t.equal(classify(cut as RequestRecord), 'truncated')
+  const [eof] = await new RawConnection(target).send(target, 'pipelined', 0, [1], '/eof')
+  t.same([eof?.complete, eof?.status], [true, 200], 'complete at the close')
+  const twice = new RawConnection(target)
+  const [one] = await twice.send(target, 'pipelined', 0, [1], '/twice')
+  t.equal(one?.status, 200, 'the second, unasked-for answer is ignored')
+  twice.socket.destroy()
+  const hold = new RawConnection(target)
+  const pending = hold.send(target, 'pipelined', 0, [1], '/hold')
+  await once(hold.socket, 'connect')
+  hold.socket.destroy()
+  const [dropped] = await pending
+  t.same([dropped?.code, dropped?.message], ['', 'closed before an answer'])
 })
 
 t.test('an idle connection and a preconnect, watched to their end: FIN, reset, still open, never opened', async (t) => {

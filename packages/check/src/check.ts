@@ -5,6 +5,7 @@ import type { OutsidePhase, Progress } from './events.js'
 import { resolveCheckOptions, type CheckOptions, type ResolvedCheckOptions } from './options.js'
 import { alive, children, firstListening, listeningSockets, tree } from './proc.js'
 import { connectOnce, startListenerProbe, type Endpoint } from './probes.js'
+import { bracketed } from './raw.js'
 import { result, toFailure } from './result.js'
 import { App, describeExit, follow, POLL_MS, type Exit } from './target.js'
 import { PAUSES, Traffic } from './traffic.js'
@@ -37,7 +38,7 @@ export interface Located extends Endpoint {
 /** One check, start to end; its fields are what the result is made of (result.ts). */
 export class Run {
   readonly o: ResolvedCheckOptions
-  app: App | null = null
+  app!: App
   traffic: Traffic | null = null
   endpoint: Located | null = null
   servingPid = 0
@@ -64,9 +65,10 @@ export class Run {
     const onAbort = (): void => { this.#aborted = true }
     this.o.abort?.addEventListener('abort', onAbort, { once: true })
     if (this.o.abort?.aborted === true) this.#aborted = true
+    // A command spawn() rejects at once (a NUL byte in it) makes check() reject: a usage error.
+    const app = new App(this.o)
+    this.app = app
     try {
-      const app = new App(this.o)
-      this.app = app
       if (!await this.#started(app)) return result(this)
       const endpoint = await this.#locate(app)
       if (endpoint === null) return result(this)
@@ -121,21 +123,21 @@ export class Run {
       clearInterval(ticker)
       await probe?.stop()
       await this.traffic?.stop()
-      await this.app?.close()
+      await app.close()
     }
     return result(this)
   }
 
-  /** What the progress line shows. */
+  /** What the progress line shows (once the load runs). */
   progress (): Progress {
-    const t = this.traffic?.tally
+    const t = (this.traffic as Traffic).tally
     return {
-      elapsedMs: this.loadStart === 0 ? 0 : Math.round(now() - this.loadStart),
-      sent: t?.totals.sent ?? 0,
-      inFlight: t?.inFlight ?? 0,
-      ok: t?.totals.ok ?? 0,
-      unavailable: (t?.totals.unavailableClose ?? 0) + (t?.totals.unavailableKeep ?? 0),
-      lost: t?.totals.lost ?? 0,
+      elapsedMs: Math.round(now() - this.loadStart),
+      sent: t.totals.sent,
+      inFlight: t.inFlight,
+      ok: t.totals.ok,
+      unavailable: t.totals.unavailableClose + t.totals.unavailableKeep,
+      lost: t.totals.lost,
       phase: this.phase
     }
   }
@@ -144,7 +146,7 @@ export class Run {
     if (app.pid <= 0) {
       await app.exited
       const file = (this.o.command as string[])[0] as string
-      this.#fail('GRACEFUL_ERR_CHECK_START', `could not start '${file}': ${app.startError?.message ?? 'no process'}`)
+      this.#fail('GRACEFUL_ERR_CHECK_START', `could not start '${file}': ${(app.startError as Error).message}`)
       return false
     }
     if (!alive(app.pid)) {
@@ -158,7 +160,7 @@ export class Run {
 
   /** Where the app listens: as given, or its first listening socket (Linux). */
   async #locate (app: App): Promise<Located | null> {
-    const url = (host: string, port: number): string => `http://${host.includes(':') ? `[${host}]` : host}:${port}${this.o.path}`
+    const url = (host: string, port: number): string => `http://${bracketed(host)}:${port}${this.o.path}`
     const { host, port, portFrom } = this.o
     let located: Located
     let note: string | null = null
@@ -208,35 +210,38 @@ export class Run {
     }
   }
 
-  #signal (signal: string, final: boolean): number | null {
+  /** Sends the signal to the serving process; `sent` false when it had gone (follow() then sees it gone). */
+  #signal (signal: string, final: boolean): { at: number, sent: boolean } {
     const at = now()
+    if (!(this.app as App).kill(this.servingPid, signal)) return { at, sent: false }
+    // Marked at once, before any record can arrive: refused connects are expected after a final signal.
     const traffic = this.traffic as Traffic
     if (final) traffic.final()
     traffic.tally.signal(at, final)
-    if (!(this.app as App).kill(this.servingPid, signal)) return null
     const n = this.signals.length + 1
     this.signals.push({ n, signal, pid: this.servingPid, atMs: Math.round(at - this.loadStart), final })
     this.#seen.clear()
     this.o.onEvent({ type: 'signal', n, signal, pid: this.servingPid, final })
     this.phase = final ? 'signalled' : 'restarting'
-    return at
+    return { at, sent: true }
   }
 
   async #restarts (restart: NonNullable<ResolvedCheckOptions['restart']>, endpoint: Located): Promise<void> {
     const app = this.app as App
     let inodes = new Set(listeningSockets(this.servingPid).filter((s) => s.port === endpoint.port).map((s) => s.inode))
     for (let n = 1; n <= restart.times; n++) {
-      if (!alive(this.servingPid)) return
       // Before the signal: a successor can be born before a poll after it could tell it from a worker.
       const workers = children(this.servingPid)
-      const at = this.#signal(restart.signal, false) as number
+      const { at } = this.#signal(restart.signal, false)
       const record = await follow({
         app, n, signal: restart.signal, from: this.servingPid, at, pidFile: restart.pidFile, inodes, workers,
         timeout: this.o.timeout, stopped: () => this.#aborted
       })
-      if (this.#aborted) throw new Interrupted()
+      // The probe may not have run between an exit and now: one connect of our own says whether it is served.
+      if (await connectOnce(endpoint) === 'refused') this.refusals.push(now())
       this.#countRefused(record, at)
       this.restarts.push(record)
+      if (this.#aborted) throw new Interrupted()
       this.o.onEvent({ type: 'restarted', restart: record })
       if (record.error !== null) return
       this.servingPid = record.to as number
@@ -258,9 +263,8 @@ export class Run {
   }
 
   async #final (signal: string): Promise<void> {
-    if (this.error !== null || !alive(this.servingPid)) return
-    const at = this.#signal(signal, true)
-    if (at === null) return
+    if (this.error !== null) return
+    if (!this.#signal(signal, true).sent) return
     this.finalSent = true
     const pid = this.servingPid
     // false once it has gone (seen by polling; its exit event may still be on its way) or at the timeout.

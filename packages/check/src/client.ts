@@ -62,25 +62,17 @@ export async function loopClient (httpModule: typeof http, spec: LoopSpec, flags
     ? {}
     : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(spec.body)) }
 
+  // Every error we meet has a code but our own timeout's.
+  const codeOf = (err: NodeJS.ErrnoException): string => err.code ?? ''
+
   function one (n: number): Promise<RequestRecord> {
     return new Promise((resolve) => {
       const record: RequestRecord = {
         kind: spec.kind, client: spec.client, n, sentAt: now(), endAt: 0, fresh: true, connected: false, quietMs: null,
         started: false, complete: false, status: 0, close: false, retryAfter: false, fin: false, timedOut: false, code: '', message: ''
       }
-      let state: SocketState | undefined
-      let settled = false
-      const settle = (): void => {
-        if (settled) return
-        settled = true
-        record.endAt = now()
-        if (state !== undefined) {
-          record.fin = state.fin
-          record.connected = state.connected
-          if (record.code === '') record.code = state.code
-        }
-        resolve(record)
-      }
+      let state: SocketState = { fin: false, code: '', lastEnd: 0, connected: false }
+      let response: http.IncomingMessage | null = null
       const req = httpModule.request({ host: spec.host, port: spec.port, path: spec.path, method: spec.method, agent, headers })
       req.on('socket', (socket) => {
         let s = states.get(socket)
@@ -90,7 +82,7 @@ export async function loopClient (httpModule: typeof http, spec: LoopSpec, flags
           states.set(socket, created)
           // First: Node's client fails the request ('socket hang up') from its own 'end' listener.
           socket.prependListener('end', () => { created.fin = true })
-          socket.prependListener('error', (err: NodeJS.ErrnoException) => { created.code = err.code ?? '' })
+          socket.prependListener('error', (err: NodeJS.ErrnoException) => { created.code = codeOf(err) })
           socket.once('connect', () => { created.connected = true })
         }
         state = s
@@ -102,25 +94,28 @@ export async function loopClient (httpModule: typeof http, spec: LoopSpec, flags
         req.destroy(new Error(`no answer within ${spec.timeout} ms`))
       })
       req.on('response', (res) => {
+        response = res
         record.started = true
         record.status = res.statusCode as number
-        record.close = /\bclose\b/i.test(res.headers.connection ?? '')
+        record.close = /\bclose\b/i.test(String(res.headers.connection))
         record.retryAfter = res.headers['retry-after'] !== undefined
-        res.on('error', (err: NodeJS.ErrnoException) => {
-          record.code = err.code ?? ''
-          record.message = err.message
-        })
-        res.on('end', () => { if (state !== undefined) state.lastEnd = now() })
-        res.on('close', () => {
-          record.complete = res.complete
-          settle()
-        })
+        // A body cut short: 'aborted', after the request's 'close' (which has seen it incomplete).
+        res.on('error', () => {})
+        res.on('end', () => { state.lastEnd = now() })
         res.resume()
       })
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (record.code === '') record.code = err.code ?? ''
-        if (record.message === '') record.message = err.message
-        settle()
+        record.code = codeOf(err)
+        record.message = err.message
+      })
+      // Once, after the response's end or the request's error, on Node 20, 22 and 24 alike.
+      req.on('close', () => {
+        record.endAt = now()
+        record.complete = response !== null && (response as http.IncomingMessage).complete
+        record.fin = state.fin
+        record.connected = state.connected
+        record.code ||= state.code
+        resolve(record)
       })
       req.end(spec.body ?? undefined)
     })

@@ -31,22 +31,17 @@ export class StreamWatch {
     this.record = record
     this.#req = http.request({ host: target.host, port: target.port, path, agent: false, headers: { accept: 'text/event-stream' } })
     this.done = new Promise((resolve) => {
-      let settled = false
-      const settle = (): void => {
-        if (settled) return
-        settled = true
-        record.endAt = now()
-        resolve(record)
-      }
+      let response: http.IncomingMessage | null = null
       this.#req.on('socket', (socket) => {
         socket.once('connect', () => { record.connected = true })
         socket.prependOnceListener('end', () => { record.fin = true })
-        socket.prependListener('error', (err: NodeJS.ErrnoException) => { record.code ||= err.code ?? '' })
+        socket.prependListener('error', (err: NodeJS.ErrnoException) => { record.code ||= String(err.code) })
       })
       this.#req.on('response', (res) => {
+        response = res
         record.started = true
         record.status = res.statusCode as number
-        record.close = /\bclose\b/i.test(res.headers.connection ?? '')
+        record.close = /\bclose\b/i.test(String(res.headers.connection))
         let tail = ''
         res.setEncoding('utf8')
         res.on('data', (chunk: string) => {
@@ -57,15 +52,16 @@ export class StreamWatch {
           tail = text.slice(-3)
         })
         res.on('error', () => {})
-        res.on('close', () => {
-          record.complete = res.complete
-          settle()
-        })
       })
       this.#req.on('error', (err: NodeJS.ErrnoException) => {
-        record.code ||= err.code ?? ''
+        record.code ||= String(err.code)
         record.message = err.message
-        settle()
+      })
+      // Once, after the response's end or the request's error (see client.ts).
+      this.#req.on('close', () => {
+        record.complete = response !== null && (response as http.IncomingMessage).complete
+        record.endAt = now()
+        resolve(record)
       })
       this.#req.end()
     })
@@ -87,7 +83,7 @@ export class StreamWatch {
       ? 'still open when the check ended'
       : ended === 'complete'
         ? 'the response ended properly (its last chunk arrived)'
-        : ended === 'truncated' ? `cut without its end: ${how}` : `no response: ${r.message || how}`
+        : ended === 'truncated' ? `cut without its end: ${how}` : `no response: ${r.message}`
     return {
       path: this.path,
       status: r.status,

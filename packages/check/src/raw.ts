@@ -131,9 +131,11 @@ export interface RawTarget {
   timeout: number
 }
 
+/** A host as a URL or a Host header has it: an IPv6 address in brackets. */
+export const bracketed = (host: string): string => host.includes(':') ? `[${host}]` : host
+
 export function requestBytes (target: RawTarget, path: string): string {
-  const host = target.host.includes(':') ? `[${target.host}]` : target.host
-  return `GET ${path} HTTP/1.1\r\nHost: ${host}:${target.port}\r\n\r\n`
+  return `GET ${path} HTTP/1.1\r\nHost: ${bracketed(target.host)}:${target.port}\r\n\r\n`
 }
 
 /**
@@ -163,9 +165,9 @@ export class RawConnection {
       let heads: ResponseHead[]
       try {
         heads = this.#parser.push(chunk)
-      } catch (err) {
+      } catch {
         this.code = 'EPROTO'
-        this.socket.destroy(err as Error)
+        this.socket.destroy()
         return
       }
       for (const head of heads) this.#answer(head)
@@ -179,7 +181,7 @@ export class RawConnection {
       if (head !== null) this.#answer(head)
     })
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.code ||= err.code ?? 'ERROR'
+      this.code ||= String(err.code)
       if (this.code === 'ECONNRESET' || this.code === 'EPIPE') this.end ??= { at: now(), how: 'reset' }
     })
     this.#closed = new Promise((resolve) => {

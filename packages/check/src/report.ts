@@ -76,7 +76,7 @@ function connectionEnd (c: ConnectionEnd): [string, string] {
 export function formatResult (r: CheckResult, shown = 20): string {
   const out: string[] = []
   const s = r.scenario
-  const app = r.app.command === null ? `pid ${r.app.pid ?? '?'}` : `${r.app.command.join(' ')}${r.app.pid === null ? '' : ` (pid ${r.app.pid})`}`
+  const app = r.app.command === null ? `pid ${String(r.app.pid)}` : `${r.app.command.join(' ')}${r.app.pid === null ? '' : ` (pid ${r.app.pid})`}`
   const from = r.app.portFrom === 'proc' ? ' (its first listening socket)' : ''
   out.push(`graceful-check  ${app}${r.app.url === null ? '' : `  ${r.app.url}${from}`}`)
   const steps = [

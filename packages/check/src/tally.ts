@@ -48,6 +48,10 @@ function countAnswer (c: StatusCounts, r: RequestRecord): void {
   }
 }
 
+export function emptyTotals (): Totals {
+  return { ...emptyCounts(), lostByClass: Object.fromEntries(FAILURE_CLASSES.map((c) => [c, 0])) as Record<FailureClass, number> }
+}
+
 export function emptyCounts (): StatusCounts {
   return { sent: 0, answered: 0, ok: 0, okClose: 0, unavailableClose: 0, unavailableKeep: 0, retryAfter: 0, other: {}, refused: 0, lost: 0 }
 }
@@ -65,7 +69,7 @@ export interface Marks {
 const noMarks = (): Marks => ({ first503: 0, firstClose: 0, lastResponse: 0, last2xx: 0, readinessFlip: 0, readinessStatus: 0 })
 
 export class Tally {
-  readonly totals: Totals = { ...emptyCounts(), lostByClass: Object.fromEntries(FAILURE_CLASSES.map((c) => [c, 0])) as Record<FailureClass, number> }
+  readonly totals: Totals = emptyTotals()
   readonly kinds = new Map<Kind, StatusCounts>()
   readonly failures: RawFailure[] = []
   /** Absolute times of the signals sent. */
@@ -81,7 +85,7 @@ export class Tally {
   readonly #timeout: number
   readonly #onLost: (failure: RawFailure) => void
   /** Called after each record: a mark may have been seen for the first time. */
-  onRecord: () => void = () => {}
+  onRecord: (() => void) | null = null
 
   constructor (timeout: number, onLost: (failure: RawFailure) => void) {
     this.#timeout = timeout
@@ -102,7 +106,7 @@ export class Tally {
   add (r: RequestRecord): void {
     this.inFlight--
     this.#add(r)
-    this.onRecord()
+    this.onRecord?.()
   }
 
   #add (r: RequestRecord): void {

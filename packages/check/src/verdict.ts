@@ -186,7 +186,7 @@ export function notes (i: NotesInput): Note[] {
     return out
   }
   if (i.heldExit === true) {
-    out.push({ id: 'heldExit', problem: false, text: `the process exited ${i.exit.atMs - (i.lastResponseMs ?? 0)} ms after its last answer, right after an idle connection was closed at +${i.idleClosedMs ?? 0} ms: idle keep-alive connections held the exit (server.close() waits for them until their keep-alive timeout)` })
+    out.push({ id: 'heldExit', problem: false, text: `the process exited ${i.exit.atMs - (i.lastResponseMs ?? 0)} ms after its last answer, right after an idle connection was closed at +${String(i.idleClosedMs)} ms: idle keep-alive connections held the exit (server.close() waits for them until their keep-alive timeout)` })
   }
   if (i.exit.signal === i.signal) {
     out.push({ id: 'killedBySignal', problem: false, text: `the process was killed by ${i.signal} itself: it has no handler for it, so nothing was drained` })
