@@ -378,7 +378,7 @@ t.test('the tally: answers by status, failures by class, marks since the latest 
   t.same([quiet.marks.readinessFlip, quiet.marks.readinessStatus], [20, 0], 'readiness turned to no answer at all: the listener closed')
 })
 
-const ctx = (o: Partial<VerdictContext> = {}): VerdictContext => ({ exitAt: null, lastResponseAt: null, listenerClosedAt: null, ...o })
+const ctx = (o: Partial<VerdictContext> = {}): VerdictContext => ({ exitAt: null, exitKnown: true, lastResponseAt: null, listenerClosedAt: null, ...o })
 const raw = (klass: FailureClass, r: Partial<RequestRecord>): RawFailure => ({ class: klass, record: failed(r), detail: 'd' })
 
 t.test('the verdict: each failure\'s likely cause', async (t) => {
@@ -386,15 +386,17 @@ t.test('the verdict: each failure\'s likely cause', async (t) => {
   t.equal(causeOf(raw('serverError', {}), ctx()), 'serverError')
   t.equal(causeOf(raw('timeout', {}), ctx()), 'timeout')
   const atExit = { sentAt: 700, endAt: 1000 }
-  t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 1020 })), 'exitInFlight', 'right before the exit, nothing answered after it')
+  t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 1008 })), 'exitInFlight', 'right before the exit, nothing answered after it')
+  t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 1020 })), 'inFlightCut', '20 ms before our child\'s exit: not the exit')
+  t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 1020, exitKnown: false })), 'exitInFlight', '…but within a poll of another process\'s')
   t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 995 })), 'exitInFlight', 'right after it (the exit seen a little early)')
-  t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 1020, lastResponseAt: 1010 })), 'inFlightCut', 'answers came after it: the process was alive')
+  t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 1005, lastResponseAt: 1003 })), 'inFlightCut', 'answers came after it: the process was alive')
   t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 1050 })), 'inFlightCut', 'well before the exit')
   t.equal(causeOf(raw('hangUp', atExit), ctx({ exitAt: 650 })), 'inFlightCut', 'sent after the exit: not cut by it')
   t.equal(causeOf(raw('hangUp', { sentAt: 700, endAt: 1200 }), ctx({ exitAt: 1050 })), 'inFlightCut', 'long after the exit')
-  t.equal(causeOf(raw('reset', { sentAt: 990, endAt: 1000, quietMs: 200 }), ctx({ exitAt: 1010 })), 'idleClose',
+  t.equal(causeOf(raw('reset', { sentAt: 990, endAt: 1000, quietMs: 200 }), ctx({ exitAt: 1005 })), 'idleClose',
     'a request on a connection quiet for a while: an idle close, whether the drain or the exit closed it')
-  t.equal(causeOf(raw('reset', { sentAt: 990, endAt: 1000, quietMs: 200, fresh: true }), ctx({ exitAt: 1010 })), 'exitInFlight', 'a new connection is not idle')
+  t.equal(causeOf(raw('reset', { sentAt: 990, endAt: 1000, quietMs: 200, fresh: true }), ctx({ exitAt: 1005 })), 'exitInFlight', 'a new connection is not idle')
   t.equal(causeOf(raw('hangUp', { kind: 'slow', sentAt: 990, endAt: 1000, quietMs: 200 }), ctx()), 'inFlightCut', 'a slow request is in flight, whatever its timing')
   t.equal(causeOf(raw('truncated', {}), ctx()), 'truncated')
   t.equal(causeOf(raw('truncated', { kind: 'stream' }), ctx()), 'streamCut')

@@ -14,6 +14,7 @@ function context (run: Run, traffic: Traffic): VerdictContext {
   const m = traffic.tally.marks
   return {
     exitAt: run.exit === null ? null : run.exit.at,
+    exitKnown: run.exit !== null && run.exit.known,
     lastResponseAt: m.lastResponse === 0 ? null : m.lastResponse,
     listenerClosedAt: run.listenerClosedAt === 0 ? null : run.listenerClosedAt
   }

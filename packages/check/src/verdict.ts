@@ -8,17 +8,21 @@ import type { Cause, CauseId, ExitRecord, FailureClass, Note, RestartRecord, Sta
 export interface VerdictContext {
   /** Absolute ms: the app's exit after the final signal, its last answer (any status) since the latest signal, the first refused connect after it. */
   exitAt: number | null
+  /** The exit came from our child's exit event (else from polling another process). */
+  exitKnown: boolean
   lastResponseAt: number | null
   listenerClosedAt: number | null
 }
 
 /**
- * A failure seen this soon before the exit was seen (or a little after), with nothing answered after it,
- * was cut by the exit: the kernel closes the sockets as the process ends, and another process's exit is
- * seen up to a poll (20 ms) late.
+ * A failure seen this soon before the exit (or a little after), with nothing answered after it, was cut by
+ * the exit: the kernel closes the sockets as the process ends, and our child's exit event follows at once.
+ * Another process's exit is seen by polling, up to a poll (20 ms) late.
  */
-export const EXIT_BEFORE_MS = 30
+export const EXIT_BEFORE_MS = 10
+export const EXIT_BEFORE_POLLED_MS = 30
 export const EXIT_AFTER_MS = 10
+
 /** A refused-after-accept this close to the listener's close came from the accept queue. */
 export const ACCEPT_QUEUE_WINDOW_MS = 150
 /**
@@ -39,7 +43,8 @@ export function causeOf (f: RawFailure, ctx: VerdictContext): CauseId {
   const race = !r.fresh && (f.class === 'hangUp' || f.class === 'reset') && r.kind !== 'slow' && r.endAt - r.sentAt <= RACE_MS
   // An idle connection closed, whether by the drain or by the exit: the fix is the same.
   if (race && r.quietMs !== null && r.quietMs >= PAUSE_MS) return 'idleClose'
-  const exitCut = ctx.exitAt !== null && r.endAt >= ctx.exitAt - EXIT_BEFORE_MS && r.endAt <= ctx.exitAt + EXIT_AFTER_MS &&
+  const before = ctx.exitKnown ? EXIT_BEFORE_MS : EXIT_BEFORE_POLLED_MS
+  const exitCut = ctx.exitAt !== null && r.endAt >= ctx.exitAt - before && r.endAt <= ctx.exitAt + EXIT_AFTER_MS &&
     r.sentAt < ctx.exitAt && !(ctx.lastResponseAt !== null && ctx.lastResponseAt > r.endAt)
   if (exitCut) return 'exitInFlight'
   if (f.class === 'truncated') return r.kind === 'stream' ? 'streamCut' : 'truncated'
