@@ -3,7 +3,7 @@
 import type { CheckErrorCode } from './errors.js'
 import type { OutsidePhase, Progress } from './events.js'
 import { resolveCheckOptions, type CheckOptions, type ResolvedCheckOptions } from './options.js'
-import { alive, children, firstListening, listeningSockets, tree } from './proc.js'
+import { alive, firstListening, listeningSockets, tree, workers as clusterWorkers } from './proc.js'
 import { connectOnce, startListenerProbe, type Endpoint } from './probes.js'
 import { bracketed } from './raw.js'
 import { result, toFailure } from './result.js'
@@ -231,7 +231,7 @@ export class Run {
     let inodes = new Set(listeningSockets(this.servingPid).filter((s) => s.port === endpoint.port).map((s) => s.inode))
     for (let n = 1; n <= restart.times; n++) {
       // Before the signal: a successor can be born before a poll after it could tell it from a worker.
-      const workers = children(this.servingPid)
+      const workers = clusterWorkers(this.servingPid)
       const { at } = this.#signal(restart.signal, false)
       const record = await follow({
         app, n, signal: restart.signal, from: this.servingPid, at, pidFile: restart.pidFile, inodes, workers,

@@ -58,6 +58,11 @@ export function children (pid: number): number[] {
   return [...parents()].filter(([child, parent]) => parent === pid && alive(child)).map(([child]) => child)
 }
 
+/** The node:cluster workers among `pid`'s children: Node puts NODE_UNIQUE_ID in a worker's environment. */
+export function workers (pid: number): number[] {
+  return children(pid).filter((child) => read(`/proc/${child}/environ`).split('\0').some((v) => v.startsWith('NODE_UNIQUE_ID=')))
+}
+
 /** `pid` and every live process below it, parents first. */
 export function tree (pid: number): number[] {
   const map = parents()

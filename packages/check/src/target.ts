@@ -2,7 +2,7 @@
 // when a process exits, and following a restart to the process that serves after it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { alive, children, holders, readPidFile, tree } from './proc.js'
+import { alive, holders, readPidFile, tree, workers as clusterWorkers } from './proc.js'
 import type { RestartRecord } from './types.js'
 
 export interface Exit {
@@ -117,7 +117,7 @@ export interface FollowOptions {
   pidFile: string | null
   /** The listening socket's inodes: a successor that inherited it holds one. */
   inodes: Set<number>
-  /** The old process's children just before the signal (a supervisor's workers). */
+  /** The old process's node:cluster workers just before the signal (a supervisor's). */
   workers: number[]
   timeout: number
   stopped: () => boolean
@@ -161,7 +161,7 @@ export async function follow (o: FollowOptions): Promise<RestartRecord> {
     }
     // A supervisor that stays and replaces every worker it had: a roll (its workers may hold the socket
     // too, so a "successor" seen on the way is one of the new workers).
-    const current = children(o.from)
+    const current = workers.length === 0 ? [] : clusterWorkers(o.from)
     if (workers.length > 0 && workers.every((w) => !current.includes(w)) && current.length >= workers.length) {
       record.mode = 'roll'
       record.to = o.from
