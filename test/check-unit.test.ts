@@ -442,7 +442,7 @@ function restart (o: Partial<RestartRecord>): RestartRecord {
 
 const notesInput = (o: Partial<NotesInput> = {}): NotesInput => ({
   totals: { ...emptyCounts() }, restart503: 0, signal: 'SIGTERM', finalSent: true, readiness: null, listenerClosedMs: 100, lastResponseMs: 90,
-  exit: { pid: 1, code: 0, signal: null, known: true, atMs: 120 }, timeout: 5000, heldExit: false, idleClosedMs: null, stillOpen: [], restarts: [], restartsWanted: 0, ...o
+  exit: { pid: 1, code: 0, signal: null, known: true, atMs: 120 }, timeout: 5000, heldExit: false, heldBy: null, stillOpen: [], restarts: [], restartsWanted: 0, ...o
 })
 const ids = (i: NotesInput): string[] => notes(i).map((n) => `${n.id}${n.problem ? '!' : ''}`)
 
@@ -465,8 +465,10 @@ t.test('the notes: what is not a loss but worth knowing, and the problems that f
   t.same(ids(notesInput({ signal: null, finalSent: false })), [])
   t.same(ids(notesInput({ exit: null })), ['noExit!'])
   t.match(notes(notesInput({ exit: null, stillOpen: ['the preconnect', 'the stream /events'] }))[0]?.text, /; still open then: the preconnect, the stream \/events$/)
-  t.same(ids(notesInput({ heldExit: true, idleClosedMs: 5000, exit: { pid: 1, code: 0, signal: null, known: true, atMs: 5010 } })), ['heldExit'])
-  t.match(notes(notesInput({ heldExit: true, idleClosedMs: 5000, lastResponseMs: null, exit: { pid: 1, code: 0, signal: null, known: true, atMs: 5010 } }))[0]?.text, /exited 5010 ms after its last answer/)
+  const exit = { pid: 1, code: 0, signal: null, known: true, atMs: 5010 }
+  t.same(ids(notesInput({ heldExit: true, heldBy: { kind: 'idle', ended: 'fin', atMs: 5000 }, exit })), ['heldExit'])
+  t.match(notes(notesInput({ heldExit: true, heldBy: { kind: 'idle', ended: 'fin', atMs: 5000 }, exit }))[0]?.text, /exited 4,920 ms after its last answer, right after the idle keep-alive connection was closed at \+5,000 ms/)
+  t.match(notes(notesInput({ heldExit: true, heldBy: { kind: 'preconnect', ended: 'reset', atMs: 5000 }, lastResponseMs: null, exit }))[0]?.text, /exited 5,010 ms after its last answer, right after the preconnect \(connected, nothing sent\) was closed/)
   t.same(ids(notesInput({ exit: { pid: 1, code: null, signal: 'SIGTERM', known: true, atMs: 3 } })), ['killedBySignal'])
   t.same(ids(notesInput({ exit: { pid: 1, code: 1, signal: null, known: true, atMs: 3 } })), ['exitCode'])
   t.same(ids(notesInput({ exit: { pid: 1, code: null, signal: null, known: false, atMs: 3 } })), [], 'an exit code not known says nothing')
@@ -474,13 +476,17 @@ t.test('the notes: what is not a loss but worth knowing, and the problems that f
 
 t.test('idle connections held the exit: long after the last answer, right after one closed', async (t) => {
   const c = (atMs: number | null, ended: ConnectionEnd['ended'] = 'fin'): ConnectionEnd => ({ kind: 'idle', ended, atMs })
-  t.same(heldExit(null, 10, [c(5)]), { held: null, closedMs: null })
-  t.same(heldExit(5030, 20, [c(5000), c(null, 'open')]), { held: true, closedMs: 5000 })
-  t.same(heldExit(5030, null, [c(4990, 'reset')]), { held: true, closedMs: 4990 })
-  t.same(heldExit(5030, 20, [c(20)]), { held: false, closedMs: 20 }, 'closed long before the exit')
-  t.same(heldExit(300, 20, [c(290)]), { held: false, closedMs: 290 }, 'a quick exit')
-  t.same(heldExit(5030, 20, [c(5100)]), { held: false, closedMs: null }, 'closed after the exit: by it')
-  t.same(heldExit(5030, 4500, [c(5000)]), { held: false, closedMs: 5000 }, 'answers until just before')
+  const held = (exitMs: number | null, last: number | null, cs: ConnectionEnd[]): [boolean | null, number | null] => {
+    const h = heldExit(exitMs, last, cs)
+    return [h.held, h.closed === null ? null : h.closed.atMs]
+  }
+  t.same(held(null, 10, [c(5)]), [null, null])
+  t.same(held(5030, 20, [c(5000), c(null, 'open'), c(300)]), [true, 5000])
+  t.same(held(5030, null, [c(4990, 'reset')]), [true, 4990])
+  t.same(held(5030, 20, [c(20)]), [false, 20], 'closed long before the exit')
+  t.same(held(300, 20, [c(290)]), [false, 290], 'a quick exit')
+  t.same(held(5030, 20, [c(5100)]), [false, null], 'closed after the exit: by it')
+  t.same(held(5030, 4500, [c(5000)]), [false, 5000], 'answers until just before')
 })
 
 function result (o: Partial<CheckResult> = {}): CheckResult {

@@ -47,13 +47,14 @@ export function toFailure (run: Run, f: RawFailure): Failure {
  * Idle connections held the exit: it came more than a second after the last answer, and within 150 ms of
  * the server closing an idle (or preconnected) connection that had stayed open meanwhile.
  */
-export function heldExit (exitMs: number | null, lastResponseMs: number | null, connections: ConnectionEnd[]): { held: boolean | null, closedMs: number | null } {
-  if (exitMs === null) return { held: null, closedMs: null }
+export function heldExit (exitMs: number | null, lastResponseMs: number | null, connections: ConnectionEnd[]): { held: boolean | null, closed: ConnectionEnd | null } {
+  if (exitMs === null) return { held: null, closed: null }
   const last = lastResponseMs ?? 0
-  const closed = connections.filter((c) => c.ended === 'fin' || c.ended === 'reset').map((c) => c.atMs as number).filter((ms) => ms <= exitMs)
-  const closedMs = closed.length === 0 ? null : Math.max(...closed)
-  const held = closedMs !== null && exitMs - last > 1000 && closedMs - last >= 1000 && exitMs - closedMs <= 150
-  return { held, closedMs }
+  const ended = connections.filter((c) => (c.ended === 'fin' || c.ended === 'reset') && (c.atMs as number) <= exitMs)
+  const closed = ended.sort((a, b) => (b.atMs as number) - (a.atMs as number))[0] ?? null
+  const at = closed === null ? 0 : closed.atMs as number
+  const held = closed !== null && exitMs - last > 1000 && at - last >= 1000 && exitMs - at <= 150
+  return { held, closed }
 }
 
 export function result (run: Run): CheckResult {
@@ -140,7 +141,7 @@ export function result (run: Run): CheckResult {
     exit,
     timeout: o.timeout,
     heldExit: held.held,
-    idleClosedMs: held.closedMs,
+    heldBy: held.closed,
     stillOpen,
     restarts: run.restarts,
     restartsWanted: o.restart === null ? 0 : o.restart.times

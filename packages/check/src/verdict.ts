@@ -3,7 +3,7 @@
 // cause in plain words with what fixes it, and the notes that are not losses.
 import type { Kind } from './options.js'
 import type { RawFailure } from './tally.js'
-import type { Cause, CauseId, ExitRecord, FailureClass, Note, RestartRecord, StatusCounts } from './types.js'
+import type { Cause, CauseId, ConnectionEnd, ExitRecord, FailureClass, Note, RestartRecord, StatusCounts } from './types.js'
 
 export interface VerdictContext {
   /** Absolute ms: the app's exit after the final signal, its last answer (any status) since the latest signal, the first refused connect after it. */
@@ -61,8 +61,8 @@ const range = (xs: number[]): string => {
 }
 
 const IDLE_FIX = 'from the start of the shutdown, answer with `Connection: close` so that clients close their connections themselves, and close ' +
-  'a keep-alive connection only once it has been quiet for longer than clients pause between requests (a second or more); ' +
-  '@graceful/fastify and @graceful/express do both. A client may retry such a request, but never a POST'
+  'a keep-alive connection only once it has been quiet for longer than clients pause between requests (a second or more). ' +
+  'A client may retry such a request, but not a POST'
 
 /** The cause in plain words, and its fix, given the failures it explains. */
 export function explain (id: CauseId, failures: RawFailure[], timeout: number, restarts: RestartRecord[]): { text: string, fix: string } {
@@ -153,8 +153,8 @@ export interface NotesInput {
   exit: ExitRecord | null
   timeout: number
   heldExit: boolean | null
-  /** ms from the final signal at which an idle connection was closed, for heldExit. */
-  idleClosedMs: number | null
+  /** The idle connection (or preconnect) whose close came right before the exit, for heldExit. */
+  heldBy: ConnectionEnd | null
   /** What of ours was still open when the process should have exited (for noExit). */
   stillOpen: string[]
   restarts: RestartRecord[]
@@ -191,7 +191,14 @@ export function notes (i: NotesInput): Note[] {
     return out
   }
   if (i.heldExit === true) {
-    out.push({ id: 'heldExit', problem: false, text: `the process exited ${i.exit.atMs - (i.lastResponseMs ?? 0)} ms after its last answer, right after an idle connection was closed at +${String(i.idleClosedMs)} ms: idle keep-alive connections held the exit (server.close() waits for them until their keep-alive timeout)` })
+    const by = i.heldBy as ConnectionEnd
+    const what = by.kind === 'idle' ? 'the idle keep-alive connection' : 'the preconnect (connected, nothing sent)'
+    out.push({
+      id: 'heldExit',
+      problem: false,
+      text: `the process exited ${(i.exit.atMs - (i.lastResponseMs ?? 0)).toLocaleString('en-US')} ms after its last answer, right after ${what} was closed at +${(by.atMs as number).toLocaleString('en-US')} ms: ` +
+        'idle connections held the exit (server.close() waits for them: until their keep-alive timeout, or forever for one that never sent a request)'
+    })
   }
   if (i.exit.signal === i.signal) {
     out.push({ id: 'killedBySignal', problem: false, text: `the process was killed by ${i.signal} itself: it has no handler for it, so nothing was drained` })
