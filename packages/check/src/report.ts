@@ -160,10 +160,12 @@ export function formatResult (r: CheckResult, shown = 20): string {
   out.push(v.lost === 0
     ? `verdict  ✔ nothing lost: ${int(t.sent)} requests${r.ok ? '' : ', but see below'}`
     : `verdict  ✘ ${int(v.lost)} request${v.lost === 1 ? '' : 's'} lost`)
+  const fixes = new Set<string>()
   for (const c of v.causes) {
     out.push(`  ${wrap(`${int(c.count)} × ${c.text}`, 4)}`)
     out.push(`    ${wrap(`(${c.classes.map((x) => CLASS_LABELS[x]).join(', ')} on ${c.kinds.map((k) => KIND_LABELS[k]).join(', ')})`, 4)}`)
-    out.push(`    ${wrap(`fix: ${c.fix}`, 9)}`)
+    out.push(`    ${wrap(`fix: ${fixes.has(c.fix) ? 'the same as above' : c.fix}`, 9)}`)
+    fixes.add(c.fix)
   }
   for (const n of v.notes) out.push(`  ${wrap(`${n.problem ? '✘' : 'note:'} ${n.text}`, 4)}`)
   return out.join('\n') + '\n'
