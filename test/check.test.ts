@@ -77,7 +77,9 @@ t.test('a server that drains correctly loses nothing, busy and paused clients in
 })
 
 t.test('Node\'s own server.close() loses the paused clients\' requests: idle connections closed as they were reused', async (t) => {
-  const r = await run(t, { command: PLAIN, app: { term: 'close' }, clients: { keepAlive: 2, busy: 4, paused: 2 } })
+  // No fast keep-alive loop: on Node 22 and 24 a connection that is never idle when close() runs is served
+  // on and on (the check then reports that the process did not exit); on Node 20 it is closed.
+  const r = await run(t, { command: PLAIN, app: { term: 'close' }, clients: { busy: 4, paused: 2 } })
   t.equal(r.error, null)
   t.notOk(r.ok)
   t.ok(lostOn(r, ['busy', 'paused']) > 0, 'the paused clients lost requests')
