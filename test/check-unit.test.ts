@@ -13,6 +13,7 @@ import { describe } from '../packages/check/src/errors.js'
 import { RawConnection, ResponseParser, WatchedConnection, pipelinedClient, requestBytes } from '../packages/check/src/raw.js'
 import { FLAG_FINAL, createFlags, loopClient, runClient, stopClients, workerSource, type LoopMessage, type LoopSpec } from '../packages/check/src/client.js'
 import { StreamWatch, connectOnce, startListenerProbe } from '../packages/check/src/probes.js'
+import { App, killOwned } from '../packages/check/src/target.js'
 import {
   alive, children, connectHost, decodeAddress, firstListening, holders, listeningSockets, readPidFile, socketInodes, tree
 } from '../packages/check/src/proc.js'
@@ -908,6 +909,20 @@ t.test('the stream: events counted, and how it ended', async (t) => {
   const halfway = new StreamWatch({ host: '127.0.0.1', port: finCut.port }, '/')
   await halfway.done
   t.match(halfway.result(zero), { ended: 'truncated', detail: /cut without its end: / })
+})
+
+t.test('a check cut short by this process exiting kills the app it started', async (t) => {
+  const app = new App({ command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'], cwd: process.cwd(), env: { _TAPJS_PROCESSINFO_COVERAGE_: '0' }, pid: null, child: null, output: null })
+  t.ok(process.listeners('exit').includes(killOwned), 'a hook on exit while it runs')
+  killOwned()
+  const exit = await app.exited
+  t.equal(exit.signal, 'SIGKILL')
+  await app.close()
+  t.notOk(process.listeners('exit').includes(killOwned), 'no hook once closed')
+  const gone = new App({ command: [process.execPath, '-e', ''], cwd: process.cwd(), env: { _TAPJS_PROCESSINFO_COVERAGE_: '0' }, pid: null, child: null, output: null })
+  await gone.exited
+  t.doesNotThrow(() => killOwned(), 'a group already gone is no error')
+  await gone.close()
 })
 
 t.test('the listener probe: connects, and reports each refused connect', async (t) => {

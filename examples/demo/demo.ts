@@ -5,7 +5,7 @@
 // Exits non-zero if any request failed or an exit code was not 0.
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -128,9 +128,8 @@ async function run (framework: Framework): Promise<number> {
     timeout: 20_000,
     onEvent
   })
-  // The check leaves a process it did not start running; one that did not exit in time is killed here.
-  const last = result.restarts[0]?.to
-  if (result.exit === null && typeof last === 'number') { try { process.kill(last, 'SIGKILL') } catch {} }
+  // The check leaves a process it did not start running: whatever the pid file names is killed if it still runs.
+  if (result.exit === null) { try { process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL') } catch {} }
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))])
   await predecessorExited
   if (tty) process.stdout.write('\r\x1b[2K')

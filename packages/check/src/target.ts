@@ -19,6 +19,21 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export const POLL_MS = 20
 export const OUTPUT_LINES = 50
 
+/** Process groups started by a check that has not ended: killed if this process exits first. */
+const owned = new Set<number>()
+
+/** Kills every process group a check started and has not closed yet (this process is exiting). */
+export function killOwned (): void {
+  for (const pid of owned) {
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {
+      // Gone already.
+    }
+  }
+  owned.clear()
+}
+
 export class App {
   /** The first process: the one started or adopted. */
   readonly pid: number
@@ -45,6 +60,11 @@ export class App {
     }
     this.child = child
     this.owned = options.command !== null
+    if (this.owned && (child as ChildProcess).pid !== undefined) {
+      // Detached, the app would outlive us: a check cut short (process.exit, a test runner's timeout) kills it.
+      if (owned.size === 0) process.once('exit', killOwned)
+      owned.add((child as ChildProcess).pid as number)
+    }
     if (child !== null) {
       this.pid = child.pid ?? -1
       this.exited = new Promise((resolve) => {
@@ -95,6 +115,8 @@ export class App {
    */
   async close (): Promise<void> {
     this.#done = true
+    owned.delete(this.pid)
+    if (owned.size === 0) process.off('exit', killOwned)
     if (this.owned && this.pid > 0) {
       try {
         process.kill(-this.pid, 'SIGKILL')
