@@ -1,121 +1,107 @@
-// Row 3, nothing lost: requests that fail when a server is shut down or restarted under load.
-// - at SIGTERM: 32 keep-alive clients loop GET / as fast as they can; once each has had some answers the
-//   server gets SIGTERM. A client stops at a 503 with Connection: close, or when a new connection is
-//   refused; anything else that is not a complete 200 (a reset, a hang-up, a 503 that keeps the
-//   connection) is a failed request. test/helpers/load.ts is the same generator the contract tests use.
-// - across restarts: the same clients through `restarts` zero-downtime restarts; every restart mode is a
-//   small function in RESTART_MODES (the in-place SIGHUP restart now; graceful-cluster's rolling restart
-//   can be added the same way).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+// Row 3, nothing lost: requests that fail when a server is shut down or restarted under load, counted by
+// graceful-check (@graceful/check), the same traffic and the same counting its users get. Two workloads:
+// - keep-alive: 32 clients, each with one keep-alive connection, loop GET / as fast as they can;
+// - busy: 16 keep-alive clients whose loop is blocked a random 0–300 ms between two requests (a loaded
+//   proxy, a GC pause: each runs in a worker thread and blocks it), so a FIN that arrives meanwhile is
+//   not read before the next request goes out.
+// Each runs at SIGTERM (after `durationMs` of load) and across `restarts` zero-downtime restarts
+// (RESTART_MODES: the in-place SIGHUP restart; graceful-cluster's roll can be added the same way). A
+// request is lost unless it was answered: 2xx, or a 503 (with or without Connection: close); a new
+// connection refused after the listener closed is not lost (it never carried a request). graceful-check
+// classifies the losses (reset, hang-up, refused after accept, truncated, timeout) and says why.
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { check, type CheckResult, type Clients } from '@graceful/check'
 import { CONTENDERS, kind, type Kind } from './lib/kinds.js'
-import { rotation, startServer, within, type Exit } from './lib/child.js'
-import { startLoad, type Failure } from '../test/helpers/load.js'
-import { alive } from '../test/helpers/process.js'
+import { built, rotation } from './lib/child.js'
 
-export const LOAD_CLIENTS = 32
-/** Answers every client has had before the signal. */
-const WARM_ANSWERS = 20
+export const WORKLOADS = {
+  keepAlive: { label: '32 keep-alive clients', clients: { keepAlive: 32 } },
+  busy: { label: '16 busy keep-alive clients (each client\'s loop blocked a random 0–300 ms between requests)', clients: { busy: 16 } }
+} as const satisfies Record<string, { label: string, clients: Clients }>
+export type Workload = keyof typeof WORKLOADS
+
+/** The bound on every wait of one check (the app's start, its exit, a restart). */
+const TIMEOUT_MS = 30_000
 
 export interface LoadOutcome {
   requests: number
   failed: number
-  /** The first few failures, to say what went wrong. */
-  failures: Failure[]
-  exit?: Exit | undefined
+  /** The first few failures, to say what went wrong: class, connection and what the client saw. */
+  failures: Array<{ detail: string }>
+  /** The verdict's causes, in graceful-check's words. */
+  causes?: string[]
+  exit?: { code: number | null, signal: string | null } | undefined
   error?: string
 }
 
 export interface NothingLostOptions {
   rounds: number
   restarts: number
-  /** ms of load between restarts. */
+  /** ms of load before the signal, and between restarts. */
   betweenRestartsMs: number
 }
 
 export interface NothingLostRow {
   kind: Kind
-  /** One per round. */
+  /** One per round, keep-alive workload. */
   signal: LoadOutcome[]
   /** By restart mode name; absent when the kind has no such mode. */
   restart: Record<string, LoadOutcome>
+  /** The same with the busy workload (absent from results recorded before it existed). */
+  busySignal?: LoadOutcome[]
+  busyRestart?: Record<string, LoadOutcome>
 }
 
-export async function atSignal (k: Kind): Promise<LoadOutcome> {
-  const s = await startServer(k.id)
-  try {
-    const load = startLoad({ port: s.port, clients: LOAD_CLIENTS, maxRequests: 1_000_000, maxMs: 30_000 })
-    await within(load.reached(WARM_ANSWERS), `${k.id}: the load warming up`, 30_000)
-    s.child.kill('SIGTERM')
-    const result = await load.done
-    const exit = await within(s.exited, `${k.id}: exit after SIGTERM`, 30_000)
-    return { requests: result.requests, failed: result.failures.length, failures: result.failures.slice(0, 5), exit }
-  } catch (err) {
-    return { requests: 0, failed: NaN, failures: [], error: (err as Error).message }
-  } finally {
-    await s.kill()
+/** A check's result as a row cell. */
+export function outcome (r: CheckResult): LoadOutcome {
+  if (r.error !== null) return { requests: 0, failed: NaN, failures: [], error: r.error.message }
+  return {
+    requests: r.totals.sent,
+    failed: r.verdict.lost,
+    failures: r.failures.slice(0, 5).map((f) => ({ detail: `${f.class} on ${f.kind}: ${f.detail}` })),
+    causes: r.verdict.causes.map((c) => `${c.count} × ${c.text}`),
+    exit: r.exit === null ? undefined : { code: r.exit.code, signal: r.exit.signal },
+    // A restart that failed, a process that did not exit: the row must not read as clean.
+    ...(r.ok || r.verdict.lost > 0 ? {} : { error: r.verdict.notes.filter((n) => n.problem).map((n) => n.text).join('; ') })
   }
+}
+
+export async function atSignal (k: Kind, workload: Workload, durationMs: number): Promise<LoadOutcome> {
+  return outcome(await check({
+    command: [process.execPath, built(`servers/${k.id}`)],
+    clients: WORKLOADS[workload].clients,
+    duration: durationMs,
+    timeout: TIMEOUT_MS
+  }))
 }
 
 export interface RestartMode {
   name: string
   /** The kinds it applies to. */
   kinds: string[]
-  run (k: Kind, options: NothingLostOptions): Promise<LoadOutcome>
-}
-
-/** True while `pid` runs and is not a zombie (a successor is not our child: there is no exit event). */
-/** Polls `condition` every 20 ms (no event exists for another process's pid file or exit), up to `ms`. */
-async function until (condition: () => boolean, what: string, ms: number): Promise<void> {
-  const start = performance.now()
-  while (!condition()) {
-    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`)
-    await sleep(20)
-  }
-}
-
-const readPid = (file: string): number => {
-  try {
-    return Number(readFileSync(file, 'utf8').trim())
-  } catch {
-    return NaN
-  }
+  run (k: Kind, workload: Workload, options: NothingLostOptions): Promise<LoadOutcome>
 }
 
 /** SIGHUP to the serving process: graceful starts a successor on the same socket, then drains. */
 const inPlace: RestartMode = {
   name: 'in place (SIGHUP)',
   kinds: ['graceful-fastify', 'graceful-express'],
-  async run (k, options) {
+  async run (k, workload, options) {
     const dir = mkdtempSync(join(tmpdir(), 'graceful-bench-'))
     const pidFile = join(dir, 'app.pid')
-    // A process group of its own: the successors are not our children, and the last one is killed with it.
-    const s = await startServer(k.id, { env: { BENCH_PID_FILE: pidFile }, detached: true })
-    let serving = s.pid
     try {
-      await until(() => readPid(pidFile) === s.pid, 'the first pid file', 10_000)
-      const load = startLoad({ port: s.port, clients: LOAD_CLIENTS, maxRequests: 10_000_000, maxMs: 120_000 })
-      await within(load.reached(WARM_ANSWERS), `${k.id}: the load warming up`, 30_000)
-      for (let i = 1; i <= options.restarts; i++) {
-        const predecessor = serving
-        process.kill(predecessor, 'SIGHUP')
-        await until(() => { const p = readPid(pidFile); return p !== predecessor && alive(p) }, `restart ${i}: a successor ready`, 30_000)
-        serving = readPid(pidFile)
-        await until(() => !alive(predecessor), `restart ${i}: the predecessor gone`, 30_000)
-        // Load on the successor alone before the next restart.
-        await sleep(options.betweenRestartsMs)
-      }
-      load.stop()
-      const result = await within(load.done, `${k.id}: the load ending`, 30_000)
-      return { requests: result.requests, failed: result.failures.length, failures: result.failures.slice(0, 5) }
-    } catch (err) {
-      return { requests: 0, failed: NaN, failures: [], error: (err as Error).message }
+      // The check runs the server in a process group of its own, and kills what is left of it at the end.
+      return outcome(await check({
+        command: [process.execPath, built(`servers/${k.id}`)],
+        env: { BENCH_PID_FILE: pidFile },
+        restart: { signal: 'SIGHUP', times: options.restarts, pidFile },
+        clients: WORKLOADS[workload].clients,
+        duration: options.betweenRestartsMs,
+        timeout: TIMEOUT_MS
+      }))
     } finally {
-      try { process.kill(-s.pid, 'SIGKILL') } catch {}
-      if (serving !== s.pid) try { process.kill(serving, 'SIGKILL') } catch {}
-      await s.kill()
       rmSync(dir, { recursive: true, force: true })
     }
   }
@@ -124,22 +110,27 @@ const inPlace: RestartMode = {
 export const RESTART_MODES: RestartMode[] = [inPlace]
 
 export async function nothingLost (options: NothingLostOptions, log: (line: string) => void): Promise<NothingLostRow[]> {
-  const rows = new Map<Kind, NothingLostRow>(CONTENDERS.map((k) => [k, { kind: k, signal: [], restart: {} }]))
-  for (let r = 0; r < options.rounds; r++) {
-    for (const k of rotation(CONTENDERS, r)) {
-      const outcome = await atSignal(k)
-      ;(rows.get(k) as NothingLostRow).signal.push(outcome)
-      log(`nothing-lost signal ${k.id} round ${r + 1}/${options.rounds}: ${outcome.failed} failed of ${outcome.requests}` +
-        (outcome.error === undefined ? '' : ` (${outcome.error})`))
-    }
+  const rows = new Map<Kind, NothingLostRow>(CONTENDERS.map((k) => [k, { kind: k, signal: [], restart: {}, busySignal: [], busyRestart: {} }]))
+  const say = (what: string, k: Kind, o: LoadOutcome): void => {
+    log(`nothing-lost ${what} ${k.id}: ${o.failed} failed of ${o.requests}` + (o.error === undefined ? '' : ` (${o.error})`))
   }
-  for (const mode of RESTART_MODES) {
-    for (const id of mode.kinds) {
-      const k = kind(id)
-      const outcome = await mode.run(k, options)
-      ;(rows.get(k) as NothingLostRow).restart[mode.name] = outcome
-      log(`nothing-lost restart ${mode.name} ${k.id}: ${outcome.failed} failed of ${outcome.requests}` +
-        (outcome.error === undefined ? '' : ` (${outcome.error})`))
+  for (const workload of Object.keys(WORKLOADS) as Workload[]) {
+    for (let r = 0; r < options.rounds; r++) {
+      for (const k of rotation(CONTENDERS, r)) {
+        const o = await atSignal(k, workload, options.betweenRestartsMs)
+        const row = rows.get(k) as NothingLostRow
+        ;(workload === 'busy' ? row.busySignal as LoadOutcome[] : row.signal).push(o)
+        say(`${workload} signal round ${r + 1}/${options.rounds}`, k, o)
+      }
+    }
+    for (const mode of RESTART_MODES) {
+      for (const id of mode.kinds) {
+        const k = kind(id)
+        const o = await mode.run(k, workload, options)
+        const row = rows.get(k) as NothingLostRow
+        ;(workload === 'busy' ? row.busyRestart as Record<string, LoadOutcome> : row.restart)[mode.name] = o
+        say(`${workload} restart ${mode.name}`, k, o)
+      }
     }
   }
   return [...rows.values()]

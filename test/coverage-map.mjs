@@ -2,7 +2,7 @@
 // (fixtures, harnesses and benchmarks are not the product).
 import { readdirSync } from 'node:fs'
 
-const sources = ['core', 'cluster', 'fastify', 'express'].flatMap((pkg) =>
+const sources = ['core', 'cluster', 'fastify', 'express', 'check'].flatMap((pkg) =>
   readdirSync(new URL(`../packages/${pkg}/src/`, import.meta.url))
     .filter((f) => f.endsWith('.ts'))
     .map((f) => `packages/${pkg}/src/${f}`))

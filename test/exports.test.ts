@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const PACKAGES = ['core', 'cluster', 'fastify', 'express'] as const
+const PACKAGES = ['core', 'cluster', 'fastify', 'express', 'check'] as const
 type Pkg = typeof PACKAGES[number]
 
 /** Named exports each package must have, with the typeof of each. */
@@ -36,7 +36,28 @@ const NAMED: Record<Pkg, Record<string, string>> = {
     ENV_CLUSTER: 'string'
   },
   fastify: { graceful: 'function', default: 'function', Graceful: 'function', codes: 'object' },
-  express: { graceful: 'function', default: 'function', Graceful: 'function', codes: 'object' }
+  express: { graceful: 'function', default: 'function', Graceful: 'function', codes: 'object' },
+  check: {
+    check: 'function',
+    main: 'function',
+    parseArgs: 'function',
+    parseMs: 'function',
+    resolveCheckOptions: 'function',
+    mix: 'function',
+    formatResult: 'function',
+    formatEvent: 'function',
+    formatProgress: 'function',
+    USAGE: 'string',
+    codes: 'object',
+    CHECK_DEFAULTS: 'object',
+    KINDS: 'object',
+    LOOP_KINDS: 'object',
+    KIND_LABELS: 'object',
+    CLASS_LABELS: 'object',
+    PAUSES: 'object',
+    CAUSES: 'object',
+    FAILURE_CLASSES: 'object'
+  }
 }
 
 interface Child {
@@ -109,6 +130,21 @@ t.test('the files named in each package.json exports exist on disk', async (t) =
   const cluster = JSON.parse(readFileSync(join(ROOT, 'packages', 'cluster', 'package.json'), 'utf8')) as { bin: Record<string, string> }
   const bin = join(ROOT, 'packages', 'cluster', cluster.bin['graceful-cluster'] as string)
   t.ok(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n'), 'cluster: the graceful-cluster bin exists and starts with a node shebang')
+  const check = JSON.parse(readFileSync(join(ROOT, 'packages', 'check', 'package.json'), 'utf8')) as { bin: Record<string, string>, files: string[] }
+  const checkBin = join(ROOT, 'packages', 'check', check.bin['graceful-check'] as string)
+  t.ok(readFileSync(checkBin, 'utf8').startsWith('#!/usr/bin/env node\n'), 'check: the graceful-check bin exists and starts with a node shebang')
+  t.ok(check.files.includes('bin'), 'check: its bin folder is published')
+})
+
+t.test('graceful-check --help from the repository root, through the bin the workspace links', async (t) => {
+  // pnpm's shim (a shell script) runs packages/check/bin/graceful-check.js, which runs dist.
+  const child = await new Promise<Child>((resolve) => {
+    execFile(join(ROOT, 'node_modules', '.bin', 'graceful-check'), ['--help'], { cwd: ROOT, env: cleanEnv(), timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr })
+    })
+  })
+  t.equal(child.code, 0, 'exits 0', { stderr: child.stderr })
+  t.match(child.stdout, /^NAME\n {4}graceful-check - /)
 })
 
 t.test('require() works from plain node (CommonJS) with the named exports', async (t) => {

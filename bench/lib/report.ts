@@ -117,6 +117,14 @@ export function summary (r: Results): string {
       rows.push([`failed requests across ${o.restarts} restarts, ${mode}`, '0',
         ...cols.map((k) => { const x = find(k).restart[mode]; return x === undefined ? '—²' : lostCell(x) })])
     }
+    if (nl.some((x) => (x.busySignal ?? []).length > 0)) {
+      rows.push([`failed requests with busy keep-alive clients (each client's loop blocked a random 0–300 ms between requests), at SIGTERM (${o.rounds} round${o.rounds === 1 ? '' : 's'})`, '0',
+        ...cols.map((k) => lostCell(lostSum(find(k).busySignal ?? [])))])
+      for (const mode of [...new Set(nl.flatMap((x) => Object.keys(x.busyRestart ?? {})))]) {
+        rows.push([`failed requests with busy keep-alive clients, across ${o.restarts} restarts, ${mode}`, '0',
+          ...cols.map((k) => { const x = find(k).busyRestart?.[mode]; return x === undefined ? '—²' : lostCell(x) })])
+      }
+    }
   }
   if (et !== undefined) {
     const find = (k: Kind): ExitTimeRow => et.find((x) => x.kind === k) as ExitTimeRow
@@ -202,22 +210,36 @@ function lostDetail (r: Results): string {
   const nl = r.nothingLost
   if (nl === undefined) return ''
   const o = r.meta.options.nothingLost
-  const rows = nl.map((x) => {
-    const sum = lostSum(x.signal)
-    const kinds = [...new Set(x.signal.flatMap((s) => s.failures.map((f) => f.detail.trim())))].slice(0, 2).join('; ')
-    const restarts = Object.entries(x.restart).map(([mode, v]) => `${mode}: ${lostCell(v)}${v.error === undefined ? '' : ` (${v.error})`}`).join('; ')
-    return [x.kind.label, lostCell(sum), x.signal.map((s) => s.error ?? String(s.failed)).join(', '), kinds === '' ? '–' : kinds, restarts === '' ? '—²' : restarts]
+  const rowsOf = (signal: (x: NothingLostRow) => LoadOutcome[], restart: (x: NothingLostRow) => Record<string, LoadOutcome>): string[][] => nl.map((x) => {
+    const outcomes = signal(x)
+    const sum = lostSum(outcomes)
+    const why = [...new Set(outcomes.flatMap((s) => s.causes ?? s.failures.map((f) => f.detail.trim())))]
+      .map((c) => c.replace(/^\d+ × /, '')).slice(0, 2).join('; ')
+    const restarts = Object.entries(restart(x)).map(([mode, v]) => `${mode}: ${lostCell(v)}${v.error === undefined ? '' : ` (${v.error})`}`).join('; ')
+    return [x.kind.label, lostCell(sum), outcomes.map((s) => s.error ?? String(s.failed)).join(', '), why === '' ? '–' : why, restarts === '' ? '—²' : restarts]
   })
+  const head = ['library', 'failed at SIGTERM (all rounds)', 'per round', 'why (graceful-check\'s verdict)', 'across restarts']
+  const busy = nl.some((x) => (x.busySignal ?? []).length > 0)
   return `### 3. Nothing lost
 
-32 clients, each with one keep-alive connection, loop \`GET /\` as fast as they can; once each has had 20 answers the
-server gets \`SIGTERM\`. A client stops at a \`503\` with \`Connection: close\`, or when a new connection is refused;
-anything else that is not a complete \`200\` (a reset, a hang-up, a 503 that keeps the connection) is a failed request.
-${o.rounds} rounds, summed. Restarts: the same clients through ${o.restarts} zero-downtime restarts, ${o.betweenRestartsMs} ms of load
-on each new process before the next.
+Counted by graceful-check (\`@graceful/check\`, the same traffic and counting as \`npx graceful-check\`): the server runs
+in its own process, the clients load it for ${o.betweenRestartsMs} ms, then it gets \`SIGTERM\` and is watched to its exit. A request
+is lost unless it was answered (a \`2xx\`, or a \`503\`); a new connection refused once the listener has closed is not
+(it never carried a request). ${o.rounds} rounds, summed. Restarts: the same clients through ${o.restarts} zero-downtime restarts,
+${o.betweenRestartsMs} ms of load on each new process before the next.
 
-${table(['library', 'failed at SIGTERM (all rounds)', 'per round', 'what failed', 'across restarts'], rows)}
+32 keep-alive clients, each looping \`GET /\` on its own connection as fast as it can:
 
+${table(head, rowsOf((x) => x.signal, (x) => x.restart))}
+${busy
+? `
+16 busy keep-alive clients: each client's loop is blocked a random 0–300 ms between two requests (each client in a
+worker thread of its own, blocked with \`Atomics.wait\`: a loaded proxy, a GC pause), so a FIN that arrives meanwhile is
+not read before the next request goes out:
+
+${table(head, rowsOf((x) => x.busySignal ?? [], (x) => x.busyRestart ?? {}))}
+`
+: ''}
 ² No zero-downtime restart. \`graceful-cluster\`'s rolling restart will be a second restart mode here.
 `
 }
@@ -301,6 +323,9 @@ export function ahead (r: Results): string[] {
       const o = lostSum((nl.find((x) => x.kind === ours(alt)) as NothingLostRow).signal)
       const a = lostSum((nl.find((x) => x.kind === alt) as NothingLostRow).signal)
       if (a.failed < o.failed) out.push(`failed requests at SIGTERM: ${alt.short} ${a.failed} vs graceful ${alt.framework} ${o.failed}`)
+      const ob = lostSum((nl.find((x) => x.kind === ours(alt)) as NothingLostRow).busySignal ?? [])
+      const ab = lostSum((nl.find((x) => x.kind === alt) as NothingLostRow).busySignal ?? [])
+      if (ab.requests > 0 && ab.failed < ob.failed) out.push(`failed requests with busy keep-alive clients at SIGTERM: ${alt.short} ${ab.failed} vs graceful ${alt.framework} ${ob.failed}`)
     }
   }
   const sc = r.scenarios
@@ -337,6 +362,9 @@ export function misses (r: Results): string[] {
       const s = lostSum(n.signal)
       if (!(s.failed === 0)) out.push(`${k.label}: ${s.failed} failed requests at SIGTERM (target 0)`)
       for (const [mode, v] of Object.entries(n.restart)) if (!(v.failed === 0)) out.push(`${k.label}: ${v.failed} failed requests across restarts, ${mode} (target 0)`)
+      const b = lostSum(n.busySignal ?? [])
+      if (b.requests > 0 && !(b.failed === 0)) out.push(`${k.label}: ${b.failed} failed requests with busy keep-alive clients at SIGTERM (target 0)`)
+      for (const [mode, v] of Object.entries(n.busyRestart ?? {})) if (!(v.failed === 0)) out.push(`${k.label}: ${v.failed} failed requests with busy keep-alive clients across restarts, ${mode} (target 0)`)
     }
     const sc = r.scenarios?.get(k)
     if (sc !== undefined) for (const s of SCENARIOS) if (sc.get(s.id)?.pass !== true) out.push(`${k.label}: scenario "${s.title}" not passed (${sc.get(s.id)?.note ?? ''})`)

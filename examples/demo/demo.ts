@@ -1,26 +1,18 @@
-// The live demo: starts a real app, drives load at it, sends SIGTERM midway and shows what happens.
+// The live demo: starts a real app, drives load at it, sends SIGHUP (a zero-downtime restart) and then
+// SIGTERM under that load, and shows what happens. The load and the counting are graceful-check's
+// (@graceful/check): 16 keep-alive clients, 4 on a slow route, an SSE stream and a readiness poller.
 // `pnpm demo` runs Fastify then Express; `pnpm demo --fastify` or `--express` runs one.
-// Exits non-zero if any request failed or the app's exit code was not 0.
+// Exits non-zero if any request failed or an exit code was not 0.
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import http from 'node:http'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { check, type CheckEvent, type CheckResult } from '@graceful/check'
 
 type Framework = 'fastify' | 'express'
-
-interface Stats {
-  ok: number
-  rejected: number
-  failed: number
-  refused: number
-  inFlight: number
-  errors: Map<string, number>
-  pids: Set<number>
-}
 
 interface Report {
   reason: string
@@ -33,8 +25,8 @@ interface Report {
   exitCode: number
 }
 
+/** ms of load before the restart, and between the restart and SIGTERM. */
 const LOAD_MS = 1500
-const RESTARTED_MS = 1000
 const KEEP_ALIVE_CLIENTS = 16
 const SLOW_CLIENTS = 4
 const tty = process.stdout.isTTY === true
@@ -53,14 +45,16 @@ async function run (framework: Framework): Promise<number> {
     env: { ...process.env, PORT: '0', PID_FILE: pidFile },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })
+  // The successor inherits the pipe to our child's stdout: it closes when the last generation is gone.
+  const closed = once(child, 'close')
+  let predecessorCode: number | null = null
+  const predecessorExited = once(child, 'exit').then(([code]) => { predecessorCode = code as number | null })
   let t0 = 0
   let stage: 'serving' | 'restarting' | 'stopping' = 'serving'
   let phase = 'serving'
   const reports: Report[] = []
   let drainStartedAt = 0
   let drainedAt = 0
-  let successorReady!: () => void
-  const ready = new Promise<void>((resolve) => { successorReady = resolve })
   const stamp = () => t0 === 0 ? '         ' : `+${String(Math.round(performance.now() - t0)).padStart(5)} ms`
   const note = (line: string) => {
     if (tty) process.stdout.write('\r\x1b[2K')
@@ -69,15 +63,13 @@ async function run (framework: Framework): Promise<number> {
   watchLogs(child, (msg, obj) => {
     if (msg === 'graceful: restart requested') note('restart    a successor is starting with the listening socket')
     else if (msg === 'graceful: successor started') note(`restart    successor pid ${String(obj.pid)} started; the old process keeps serving`)
-    else if (msg === 'graceful: successor ready') {
-      note(`restart    successor pid ${String(obj.pid)} is ready and accepting; the old process drains`)
-      successorReady()
-    } else if (msg === 'graceful: restart failed') note(`restart    FAILED: ${String(obj.reason)}`)
+    else if (msg === 'graceful: successor ready') note(`restart    successor pid ${String(obj.pid)} is ready and accepting; the old process drains`)
+    else if (msg === 'graceful: restart failed') note(`restart    FAILED: ${String(obj.reason)}`)
     else if (msg === 'graceful: shutdown started') {
       if (stage === 'stopping') phase = 'lameduck'
       note(stage === 'stopping'
         ? `lameduck   readiness answers 503, everything else is served (${String(obj.inFlight)} in flight)`
-        : `old pid    restart drain: requests on its open connections are served with Connection: close`)
+        : 'old pid    restart drain: requests on its open connections are served with Connection: close')
     } else if (msg === 'graceful: draining' && stage === 'stopping') {
       phase = 'draining'
       drainStartedAt = performance.now()
@@ -95,68 +87,66 @@ async function run (framework: Framework): Promise<number> {
       note(msg)
     }
   })
+  void predecessorExited.then(() => note(`old pid    exited with code ${String(predecessorCode)}`))
 
   const [message] = await once(child, 'message') as [{ port: number }]
-  const port = message.port
-  const stats: Stats = { ok: 0, rejected: 0, failed: 0, refused: 0, inFlight: 0, errors: new Map(), pids: new Set() }
-  let stop = false
-  const loops: Array<Promise<void>> = []
-  for (let i = 0; i < KEEP_ALIVE_CLIENTS; i++) loops.push(loop(port, '/', stats, () => stop))
-  for (let i = 0; i < SLOW_CLIENTS; i++) loops.push(loop(port, '/slow', stats, () => stop))
-  const sse = watchEvents(port)
-  const readiness = watchReadiness(port, () => stop, () => note('readiness  GET /readyz → 503'))
-
   let lastCount = 0
   let lastAt = performance.now()
-  const progress = setInterval(() => {
-    const now = performance.now()
-    const count = stats.ok + stats.rejected + stats.failed
-    const rate = Math.round((count - lastCount) * 1000 / (now - lastAt))
-    lastCount = count
-    lastAt = now
-    const line = `${String(rate).padStart(6)} req/s | in flight ${String(stats.inFlight).padStart(3)} | 200: ${stats.ok} | 503: ${stats.rejected} | failed: ${stats.failed} | pids: ${stats.pids.size} | ${stage === 'stopping' ? `phase: ${phase}` : stage}`
-    if (tty) process.stdout.write(`\r\x1b[2K  ${line}`)
-    else console.log(`  ${line}`)
-  }, tty ? 250 : 1000)
-
-  await new Promise((resolve) => setTimeout(resolve, LOAD_MS))
-  t0 = performance.now()
-  stage = 'restarting'
-  note(`SIGHUP     sent to pid ${child.pid as number} under load: zero-downtime restart`)
-  child.kill('SIGHUP')
-  const [predecessorCode] = await Promise.race([
-    Promise.all([once(child, 'exit'), ready]).then(([exit]) => exit as [number | null]),
-    new Promise<[null]>((resolve) => setTimeout(() => resolve([null]), 30_000))
-  ])
-  note(`old pid    exited with code ${String(predecessorCode)}`)
-  await new Promise((resolve) => setTimeout(resolve, RESTARTED_MS))
-
-  const successor = Number(readFileSync(pidFile, 'utf8'))
-  stage = 'stopping'
-  t0 = performance.now()
-  note(`SIGTERM    sent to pid ${successor} under load`)
-  process.kill(successor, 'SIGTERM')
-  // The successor inherited the pipe to our child's stdout: it closes when the last generation is gone.
-  const killer = setTimeout(() => { try { process.kill(successor, 'SIGKILL') } catch {} }, 20_000)
-  await once(child, 'close')
-  clearTimeout(killer)
-  stop = true
-  await Promise.all(loops)
-  const events = await sse
-  await readiness
-  clearInterval(progress)
+  let ticks = 0
+  let lost = 0
+  const onEvent = (e: CheckEvent): void => {
+    if (e.type === 'signal') {
+      t0 = performance.now()
+      stage = e.final ? 'stopping' : 'restarting'
+      note(e.final ? `SIGTERM    sent to pid ${e.pid} under load` : `SIGHUP     sent to pid ${e.pid} under load: zero-downtime restart`)
+    } else if (e.type === 'seen' && e.text.startsWith('readiness')) {
+      note(`readiness  GET /readyz → ${e.text.replace(/^readiness \S+ answered /, '')}`)
+    } else if (e.type === 'lost') {
+      if (++lost <= 10) note(`lost       ${e.failure.class} on ${e.failure.kind}: ${e.failure.detail}`)
+    } else if (e.type === 'progress' && (tty || ++ticks % 4 === 0)) {
+      const p = e.progress
+      const now = performance.now()
+      const count = p.sent
+      const rate = Math.round((count - lastCount) * 1000 / (now - lastAt))
+      lastCount = count
+      lastAt = now
+      const line = `${String(rate).padStart(6)} req/s | in flight ${String(p.inFlight).padStart(3)} | 200: ${p.ok} | 503: ${p.unavailable} | failed: ${p.lost} | ${stage === 'stopping' ? `phase: ${phase}` : stage}`
+      if (tty) process.stdout.write(`\r\x1b[2K  ${line}`)
+      else console.log(`  ${line}`)
+    }
+  }
+  const result: CheckResult = await check({
+    child,
+    port: message.port,
+    slow: '/slow',
+    stream: '/events',
+    readiness: '/readyz',
+    clients: { keepAlive: KEEP_ALIVE_CLIENTS, slow: SLOW_CLIENTS },
+    restart: { signal: 'SIGHUP', times: 1, pidFile },
+    signal: 'SIGTERM',
+    duration: LOAD_MS,
+    timeout: 20_000,
+    onEvent
+  })
+  // The check leaves a process it did not start running: whatever the pid file names is killed if it still runs.
+  if (result.exit === null) { try { process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL') } catch {} }
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))])
+  await predecessorExited
   if (tty) process.stdout.write('\r\x1b[2K')
 
   const r = reports.find((x) => x.reason === 'SIGTERM') ?? null
   const restart = reports.find((x) => x.reason === 'restart') ?? null
+  const t = result.totals
+  const pids = [child.pid as number, ...result.restarts.flatMap((x) => x.to === null ? [] : [x.to])]
+  const stream = result.stream
   const rows: Array<[string, string]> = [
-    ['requests served (200)', String(stats.ok)],
-    ['rejected with 503 + Connection: close', String(stats.rejected)],
-    ['failed', String(stats.failed)],
-    ['refused after the listener closed', `${stats.refused} (never accepted: a load balancer retries them elsewhere)`],
-    ['processes that served /', `${stats.pids.size} (${[...stats.pids].join(' → ')})`],
+    ['requests served (200)', String(t.ok)],
+    ['rejected with 503 + Connection: close', String(t.unavailableClose)],
+    ['failed', String(result.verdict.lost)],
+    ['refused after the listener closed', `${t.refused} (never accepted: a load balancer retries them)`],
+    ['processes that served /', `${pids.length} (${pids.join(' → ')})`],
     ['restart: old process drain', restart === null ? '?' : `${restart.inFlightAtStart} in flight, ${restart.completed} completed, ${restart.rejected} rejected, exit ${String(predecessorCode)}`],
-    ['SSE stream', events],
+    ['SSE stream', stream === null ? '?' : `${stream.events} events; ${stream.detail}`],
     ['in flight when the drain started', r === null ? '?' : String(r.inFlightAtStart)],
     ['drain time', drainedAt === 0 ? '?' : `${Math.round(drainedAt - drainStartedAt)} ms`],
     ['shutdown time (SIGTERM → closed)', r === null ? '?' : `${r.durationMs} ms`],
@@ -167,86 +157,15 @@ async function run (framework: Framework): Promise<number> {
   console.log(`\n  ${framework} — report`)
   console.log(`  ${'─'.repeat(width + 40)}`)
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`)
-  for (const [err, n] of stats.errors) console.log(`  ! ${n} × ${err}`)
-  const bad = stats.failed + (predecessorCode === 0 ? 0 : 1) + (r?.exitCode === 0 ? 0 : 1) + (stats.pids.size === 2 ? 0 : 1)
+  const errors = new Map<string, number>()
+  for (const f of result.failures) errors.set(`${f.class}: ${f.detail}`, (errors.get(`${f.class}: ${f.detail}`) ?? 0) + 1)
+  for (const [err, n] of errors) console.log(`  ! ${n} × ${err}`)
+  for (const c of result.verdict.causes) console.log(`  ! ${c.text}`)
+  if (result.error !== null) console.log(`  ! the check could not run: ${result.error.message}`)
+  const restarted = result.restarts[0]?.error === null ? 0 : 1
+  const bad = result.verdict.lost + (predecessorCode === 0 ? 0 : 1) + (r?.exitCode === 0 ? 0 : 1) + restarted + (result.error === null ? 0 : 1)
   console.log(bad === 0 ? '  ✔ nothing lost across a restart and a shutdown, clean exits' : '  ✘ something went wrong')
   return bad
-}
-
-/** One keep-alive client looping GET `path` until the server is gone or `done()`. */
-async function loop (port: number, path: string, stats: Stats, done: () => boolean): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  try {
-    while (!done()) {
-      stats.inFlight++
-      const outcome = await get(port, path, agent, stats.pids)
-      stats.inFlight--
-      if (outcome === 'refused') {
-        stats.refused++
-        return
-      }
-      if (outcome === 200) stats.ok++
-      else if (outcome === 'rejected') stats.rejected++
-      else {
-        stats.failed++
-        stats.errors.set(String(outcome), (stats.errors.get(String(outcome)) ?? 0) + 1)
-      }
-    }
-  } finally {
-    agent.destroy()
-  }
-}
-
-function get (port: number, path: string, agent: http.Agent, pids?: Set<number>): Promise<200 | 'rejected' | 'refused' | string> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => {
-        if (pids !== undefined && res.statusCode === 200 && path === '/') pids.add((JSON.parse(body) as { pid: number }).pid)
-        if (res.statusCode === 200) resolve(200)
-        else if (res.statusCode === 503 && res.headers.connection === 'close') resolve('rejected')
-        else resolve(`status ${res.statusCode as number} connection ${res.headers.connection as string}`)
-      })
-      res.on('error', (err) => resolve(err.message))
-    })
-    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'refused' : `${err.code ?? ''} ${err.message}`))
-  })
-}
-
-/** An SSE client: how did its stream end? */
-function watchEvents (port: number): Promise<string> {
-  return new Promise((resolve) => {
-    let events = 0
-    let body = ''
-    http.get({ host: '127.0.0.1', port, path: '/events' }, (res) => {
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        body += chunk
-        events += chunk.split('\n\n').length - 1
-      })
-      res.on('end', () => resolve(body.includes('event: bye')
-        ? `${events} events, then 'event: bye' at drain start; ended cleanly`
-        : `${events} events, ended without a goodbye`))
-      res.on('error', (err) => resolve(`failed: ${err.message}`))
-    }).on('error', (err) => resolve(`failed: ${err.message}`))
-  })
-}
-
-/** Polls readiness the way a load balancer would; reports the first 503. */
-async function watchReadiness (port: number, done: () => boolean, on503: () => void): Promise<void> {
-  const agent = new http.Agent({ keepAlive: false })
-  let said = false
-  while (!done()) {
-    const outcome = await get(port, '/readyz', agent)
-    if (outcome === 'refused') return
-    if (!said && outcome !== 200) {
-      said = true
-      on503()
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 /** Reads the app's log lines: pino JSON (Fastify) or "msg {json}" (Express's console logger). */
