@@ -139,6 +139,8 @@ export class Tracker {
   #pending = new Set<Tracked>()
   #unhookAssign: (() => void) | null = null
   #listenersClosed = false
+  /** 503s held until the listeners have closed (see #reject). */
+  #held: Array<() => void> = []
   #drainStart = 0
   #grace = IDLE_GRACE_MS
   /** The most a timer of ours has fired late: the event loop's delay, added to the grace. */
@@ -251,6 +253,7 @@ export class Tracker {
       setImmediate(() => {
         for (const server of this.servers) if (this.#host.closesListener(server)) this.#closeListener(server)
         this.#listenersClosed = true
+        for (const send of this.#held.splice(0)) send()
         const { inFlight, connections } = this.live()
         this.#host.log.info({ inFlight, connections }, 'graceful: draining')
         this.#sweep()
@@ -472,8 +475,14 @@ export class Tracker {
     // A body still on its way is read first: answering and closing before it has arrived would make the
     // client's kernel reset the connection, and the 503 with it. (A client waiting for 100 Continue sends none.)
     const body = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
-    // Not before the chunk being parsed has been: a request pipelined in it still takes the close over.
-    if (req.complete || !body || req.headers.expect !== undefined) return queueMicrotask(send)
+    // Not before the chunk being parsed has been: a request pipelined in it still takes the close over. Nor
+    // before the listeners have closed: a client told to close reconnects at once, and a connection that
+    // lands in the accept queue just then would be reset when the listener closes; after, it is refused.
+    if (req.complete || !body || req.headers.expect !== undefined) {
+      if (this.#listenersClosed) queueMicrotask(send)
+      else this.#held.push(send)
+      return
+    }
     req.resume()
     req.once('end', send)
   }
