@@ -1,4 +1,4 @@
-// Packs the four packages as they would be published, and checks what is inside. Used by the release script
+// Packs the five packages as they would be published, and checks what is inside. Used by the release script
 // (scripts/release.mjs), `pnpm check:packages` and test/packages.test.ts.
 //
 // pnpm pack, not npm pack: npm leaves `"@graceful/core": "workspace:*"` in the tarball, which npm cannot
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** Package folders, each after the packages it depends on (the order to publish them in). */
-export const PACKAGES = ['core', 'fastify', 'express', 'cluster']
+export const PACKAGES = ['core', 'fastify', 'express', 'cluster', 'check']
 
 // Without the npm_* variables of a pnpm or npm run around us: npx reads npm_config_* as its own options.
 export const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_')))

@@ -1,9 +1,9 @@
-// The release flow: the four packages share one version and one CHANGELOG.md, and what is published is the very
+// The release flow: the five packages share one version and one CHANGELOG.md, and what is published is the very
 // tarballs that were checked.
 //
 //   node scripts/release.mjs check            # build, pack into a temp folder, publint + attw (pnpm check:packages)
 //   node scripts/release.mjs pack             # the same, into release/ (install these with plain npm)
-//   node scripts/release.mjs version 0.2.0    # set the version of all four packages
+//   node scripts/release.mjs version 0.2.0    # set the version of all five packages
 //   node scripts/release.mjs publish          # pack and check, then `npm publish` each tarball, core first
 //
 // publint checks each package.json against what its tarball holds; attw (@arethetypeswrong/cli) resolves the

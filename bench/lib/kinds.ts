@@ -12,8 +12,6 @@ export interface Kind {
   packages: string[]
   framework: Framework
   role: 'bare' | 'ours' | 'alternative'
-  /** Does it add work to every request or connection (else its per-request cost is the bare framework's)? */
-  onRequestPath: boolean
   /** Does it keep its own record of connections (else its memory per connection is the bare framework's)? */
   tracksConnections: boolean
   /** What its cleanup steps are, for the hooks scenario (the first throws, the second prints a line). */
@@ -35,10 +33,10 @@ const none = { lameDuck: false, hooks: false, perRoute: false, restart: false }
 const ours = { lameDuck: true, hooks: true, perRoute: true, restart: true }
 
 export const KINDS: Kind[] = [
-  { id: 'fastify', label: 'Fastify (bare)', short: 'Fastify', packages: ['fastify'], framework: 'fastify', role: 'bare', onRequestPath: false, tracksConnections: false, has: none },
-  { id: 'express', label: 'Express (bare)', short: 'Express', packages: ['express'], framework: 'express', role: 'bare', onRequestPath: false, tracksConnections: false, has: none },
-  { id: 'graceful-fastify', label: 'graceful (Fastify)', short: 'graceful Fastify', packages: ['@graceful/fastify'], hookSteps: 'two `afterDrain` hooks', framework: 'fastify', role: 'ours', onRequestPath: true, tracksConnections: true, has: ours },
-  { id: 'graceful-express', label: 'graceful (Express)', short: 'graceful Express', packages: ['@graceful/express'], hookSteps: 'two `afterDrain` hooks', framework: 'express', role: 'ours', onRequestPath: true, tracksConnections: true, has: ours },
+  { id: 'fastify', label: 'Fastify (bare)', short: 'Fastify', packages: ['fastify'], framework: 'fastify', role: 'bare', tracksConnections: false, has: none },
+  { id: 'express', label: 'Express (bare)', short: 'Express', packages: ['express'], framework: 'express', role: 'bare', tracksConnections: false, has: none },
+  { id: 'graceful-fastify', label: 'graceful (Fastify)', short: 'graceful Fastify', packages: ['@graceful/fastify'], hookSteps: 'two `afterDrain` hooks', framework: 'fastify', role: 'ours', tracksConnections: true, has: ours },
+  { id: 'graceful-express', label: 'graceful (Express)', short: 'graceful Express', packages: ['@graceful/express'], hookSteps: 'two `afterDrain` hooks', framework: 'express', role: 'ours', tracksConnections: true, has: ours },
   {
     id: 'fastify-close-with-grace',
     label: 'Fastify built-ins + close-with-grace',
@@ -47,8 +45,8 @@ export const KINDS: Kind[] = [
     hookSteps: 'two `onClose` hooks (its callback calls `app.close()`)',
     framework: 'fastify',
     role: 'alternative',
-    // return503OnClosing is checked by bare Fastify too; Node tracks the connections for closeIdleConnections.
-    onRequestPath: false,
+    // Node tracks the connections for closeIdleConnections.
+   
     tracksConnections: false,
     has: { ...none, hooks: true }
   },
@@ -60,7 +58,7 @@ export const KINDS: Kind[] = [
     hookSteps: 'a `gracefulShutdown()` handler, then an `onClose` hook (where its README says to release resources)',
     framework: 'fastify',
     role: 'alternative',
-    onRequestPath: false,
+   
     tracksConnections: false,
     has: { ...none, hooks: true }
   },
@@ -72,11 +70,11 @@ export const KINDS: Kind[] = [
     hookSteps: '`onSignal`, then `onShutdown`',
     framework: 'express',
     role: 'alternative',
-    onRequestPath: true,
+   
     tracksConnections: true,
     has: { ...none, lameDuck: true, hooks: true }
   },
-  { id: 'http-terminator', label: 'http-terminator (Express)', short: 'http-terminator', packages: ['http-terminator'], framework: 'express', role: 'alternative', onRequestPath: true, tracksConnections: true, has: none },
+  { id: 'http-terminator', label: 'http-terminator (Express)', short: 'http-terminator', packages: ['http-terminator'], framework: 'express', role: 'alternative', tracksConnections: true, has: none },
   {
     id: 'http-graceful-shutdown',
     label: 'http-graceful-shutdown (Express)',
@@ -85,11 +83,11 @@ export const KINDS: Kind[] = [
     hookSteps: '`onShutdown`, then `finally`',
     framework: 'express',
     role: 'alternative',
-    onRequestPath: true,
+   
     tracksConnections: true,
     has: { ...none, hooks: true }
   },
-  { id: 'stoppable', label: 'stoppable (Express)', short: 'stoppable', packages: ['stoppable'], framework: 'express', role: 'alternative', onRequestPath: true, tracksConnections: true, has: none }
+  { id: 'stoppable', label: 'stoppable (Express)', short: 'stoppable', packages: ['stoppable'], framework: 'express', role: 'alternative', tracksConnections: true, has: none }
 ]
 
 export function kind (id: string): Kind {
