@@ -283,7 +283,7 @@ export class Graceful {
     this.#reason = reason
     // A restart drain has no lame-duck time: the successor already serves the same address.
     const ms = this.drainMode === 'restart' ? 0 : o.delay
-    this.#tracker.begin()
+    this.#tracker.begin(ms)
     this.#setPhase('lameduck')
     this.log.info({ reason, delay: ms, inFlight: this.inFlight }, 'graceful: shutdown started')
 
@@ -292,6 +292,8 @@ export class Graceful {
     for (const hook of this.#before) hooks.push(await this.#hook(hook, 'beforeDrain', reason))
     await delay
 
+    // The drain starts as the listeners close: requests that reach us before are lame-duck ones.
+    await this.#tracker.closeListeners()
     this.closing = true
     this.#setPhase('draining')
     await this.#tracker.drain()

@@ -29,6 +29,13 @@ import type { Phase } from './types.js'
 export const IDLE_GRACE_MS = 1000
 /** In a restart drain the successor already serves the address: the old process can wait longer. */
 export const RESTART_IDLE_GRACE_MS = 2 * IDLE_GRACE_MS
+/**
+ * The end of the lame-duck time, until the listeners close and the drain starts, answers without
+ * `Connection: close`: a client told to close reconnects at once, and a connection of its that is in the accept
+ * queue when the listener closes would be reset. Reconnects from responses sent before this have landed, been
+ * accepted and been served by then.
+ */
+export const QUIET_TAIL_MS = 50
 /** The highest HTTP/2 stream id: a GOAWAY that names it refuses no stream. */
 const MAX_STREAM_ID = 2 ** 31 - 1
 /** Added to the grace: timers fire late, and so does a busy client's next request. */
@@ -85,11 +92,6 @@ interface Conn {
   marked: ServerResponse | null
   /** When we first saw it (performance.now()): how long it has been quiet, where Node keeps no timer. */
   seenAt: number
-  /**
-   * Accepted after the drain began, in the moment before the listener closed (closing it then would have
-   * reset the connection): its first request is served, as it would have been a moment earlier.
-   */
-  accepted: boolean
 }
 
 interface Destroyable {
@@ -139,8 +141,8 @@ export class Tracker {
   #pending = new Set<Tracked>()
   #unhookAssign: (() => void) | null = null
   #listenersClosed = false
-  /** 503s held until the listeners have closed (see #reject). */
-  #held: Array<() => void> = []
+  /** Responses are made the last on their connection (off in the quiet tail, see QUIET_TAIL_MS). */
+  #marking = false
   #drainStart = 0
   #grace = IDLE_GRACE_MS
   /** The most a timer of ours has fired late: the event loop's delay, added to the grace. */
@@ -221,8 +223,10 @@ export class Tracker {
   }
 
   /** The shutdown starts (the lame-duck time): every response from now on closes its connection. */
-  begin (): void {
+  begin (lameDuckMs: number): void {
     this.#shuttingDown = true
+    this.#marking = lameDuckMs > QUIET_TAIL_MS
+    if (this.#marking) this.#timers.push(setTimeout(() => { this.#marking = false }, lameDuckMs - QUIET_TAIL_MS))
     this.#grace = this.#host.drainMode === 'restart' ? RESTART_IDLE_GRACE_MS : IDLE_GRACE_MS
     subscribe(REQUEST_START, this.#onRequestStart)
     this.#unhookAssign = onAssignSocket((res, socket) => {
@@ -237,27 +241,41 @@ export class Tracker {
     }
   }
 
+  /**
+   * Closes the listeners, in the check phase right after a poll phase has taken what waited in their accept
+   * queues (closing a listener resets those); from then on a reconnect is refused, and responses close their
+   * connections again, those in flight too.
+   */
+  closeListeners (): Promise<void> {
+    return new Promise<void>((resolve) => {
+      setImmediate(() => {
+        for (const server of this.servers) if (this.#host.closesListener(server)) this.#closeListener(server)
+        this.#listenersClosed = true
+        this.#marking = true
+        for (const [socket, conn] of this.#conns) {
+          const res = activeResponse(socket)
+          const last = lastParsed(socket)
+          if (res !== null && (last === null || last === res.req)) this.#markLast(conn, res)
+        }
+        resolve()
+      })
+    })
+  }
+
   /** Starts the drain; resolves when no request and no connection is left (or the deadline has cut them). */
   drain (): Promise<void> {
     this.#draining = true
     this.#drainStart = performance.now()
     this.counts.inFlightAtStart = this.#pending.size
     for (const t of this.#pending) this.#drainStarted(t)
-    // Closing a listener resets the connections waiting in its accept queue. In the check phase, right after a
-    // poll phase has accepted them, the queue is as empty as it gets.
     // Ref'd on purpose: a half-open socket does not keep the loop alive, and the process must not slip out
     // through beforeExit halfway through a drain. It is cleared as soon as the drain ends.
     this.#timers.push(setTimeout(() => this.#deadline(), this.#host.timeout))
+    const { inFlight, connections } = this.live()
+    this.#host.log.info({ inFlight, connections }, 'graceful: draining')
     return new Promise<void>((resolve) => {
       this.#drained = resolve
-      setImmediate(() => {
-        for (const server of this.servers) if (this.#host.closesListener(server)) this.#closeListener(server)
-        this.#listenersClosed = true
-        for (const send of this.#held.splice(0)) send()
-        const { inFlight, connections } = this.live()
-        this.#host.log.info({ inFlight, connections }, 'graceful: draining')
-        this.#sweep()
-      })
+      this.#sweep()
     })
   }
 
@@ -297,7 +315,7 @@ export class Tracker {
       // Node's own listener ran first: an HTTP/1 connection has its parser now; an HTTP/2 one has a session.
       // A server whose listener stays open keeps taking connections: the drain cannot wait for those.
       if ((socket as { parser?: unknown }).parser == null || (tracker.#listenersClosed && !tracker.#host.closesListener(server))) return
-      tracker.#adopt(socket).accepted = tracker.#draining
+      tracker.#adopt(socket)
     }
     server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', adopt)
     for (const socket of httpConnections(server)) {
@@ -352,13 +370,9 @@ export class Tracker {
   #late (req: IncomingMessage, res: ServerResponse): boolean {
     const t = this.#track(req, res)
     const phase = this.#host.phase
-    let serve = phase === 'lameduck' || this.#host.drainMode === 'restart' || this.#host.routeOf(req)?.serveDuringDrain === true
+    const serve = phase === 'lameduck' || this.#host.drainMode === 'restart' || this.#host.routeOf(req)?.serveDuringDrain === true
     if (t.socket !== null) {
       const conn = this.#adopt(t.socket)
-      if (conn.accepted) {
-        conn.accepted = false
-        serve = true
-      }
       const previous = conn.marked
       if (previous !== null && previous !== res && !this.#unmark(previous)) {
         // Pipelined behind a response that has told the client to close: Node will end the connection after
@@ -404,6 +418,7 @@ export class Tracker {
   }
 
   #markLast (conn: Conn, res: ServerResponse): void {
+    if (!this.#marking) return
     const ok = res.headersSent ? rewriteQueuedHead(res, true) : (res.setHeader('connection', 'close'), true)
     if (ok) conn.marked = res
   }
@@ -441,7 +456,7 @@ export class Tracker {
   #adopt (socket: Socket): Conn {
     let conn = this.#conns.get(socket)
     if (conn !== undefined) return conn
-    conn = { pending: new Set(), marked: null, seenAt: performance.now(), accepted: false }
+    conn = { pending: new Set(), marked: null, seenAt: performance.now() }
     this.#conns.set(socket, conn)
     // On Node 20 and 22 a pipelined response queued behind another never emits 'close' when its connection
     // dies; the connection's own close settles whatever is still pending on it.
@@ -467,22 +482,18 @@ export class Tracker {
     if (!answer) return
     const { req, res } = t
     const send = (): void => {
+      // The client may have gone away meanwhile (its body never came, or it reset the connection).
+      /* c8 ignore next */
       if (res.headersSent || res.writableEnded || res.destroyed) return
-      // The last response on its connection says close; one a pipelined request has followed says keep-alive.
-      const conn = t.socket === null ? undefined : this.#conns.get(t.socket)
-      this.#host.reject(req, res, conn === undefined || conn.marked === res)
+      // The last request on its connection is told to close; one a pipelined request has followed is not.
+      const last = t.socket === null ? null : lastParsed(t.socket)
+      this.#host.reject(req, res, last === null || last === req)
     }
     // A body still on its way is read first: answering and closing before it has arrived would make the
     // client's kernel reset the connection, and the 503 with it. (A client waiting for 100 Continue sends none.)
     const body = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
-    // Not before the chunk being parsed has been: a request pipelined in it still takes the close over. Nor
-    // before the listeners have closed: a client told to close reconnects at once, and a connection that
-    // lands in the accept queue just then would be reset when the listener closes; after, it is refused.
-    if (req.complete || !body || req.headers.expect !== undefined) {
-      if (this.#listenersClosed) queueMicrotask(send)
-      else this.#held.push(send)
-      return
-    }
+    // Not before the chunk being parsed has been: a request pipelined in it still takes the close over.
+    if (req.complete || !body || req.headers.expect !== undefined) return queueMicrotask(send)
     req.resume()
     req.once('end', send)
   }
