@@ -141,6 +141,22 @@ for (const h of harnesses) {
       t.match(await within(report, 'the report'), { rejected: 1, exitCode: 0 })
     })
 
+    t.test('a response of the quiet end of the lame-duck time goes out keep-alive, and the request it invited is served during the drain, with Connection: close', async (t) => {
+      const s = await start(t, h, { options: { timeout: 30_000 } })
+      const c = await idleConnection(s)
+      // delay 0: the whole lame-duck time is its quiet end (QUIET_TAIL_MS).
+      const report = s.app.graceful.shutdown()
+      await c.write(get('/'))
+      const first = await within(c.response(), 'the lame-duck answer')
+      t.same([first.status, first.headers.connection], [200, 'keep-alive'], 'no Connection: close just before the listener closes')
+      await until(() => s.app.graceful.phase === 'draining', 'the drain start')
+      await c.write(get('/'))
+      const next = await within(c.response(), 'the invited answer')
+      t.same([next.status, next.headers.connection], [200, 'close'], 'served, not 503: the keep-alive answer invited it')
+      assertClosedWithFin(t, await within(c.closed, 'the connection closing'), 'the connection')
+      t.match(await within(report, 'the report'), { completed: 1, rejected: 0, exitCode: 0 })
+    })
+
     t.test('a pipelined request on a connection the client resets leaves nothing in flight behind (no phantom holds the drain)', async (t) => {
       const s = await start(t, h, { options: { timeout: 30_000 } })
       for (const id of ['a', 'b', 'c']) {

@@ -83,6 +83,8 @@ interface Tracked {
   stream: Http2Stream | null
   fate: number
   timer: NodeJS.Timeout | null
+  /** Sent on a connection a keep-alive response of the shutdown left open for it (Conn.invited). */
+  invited: boolean
 }
 
 /** An HTTP/1 connection during the shutdown. */
@@ -92,6 +94,11 @@ interface Conn {
   marked: ServerResponse | null
   /** When we first saw it (performance.now()): how long it has been quiet, where Node keeps no timer. */
   seenAt: number
+  /**
+   * A response of the shutdown's quiet tail went out on it without `Connection: close` (QUIET_TAIL_MS): that
+   * invited the client's next request, which is served even once the drain has begun.
+   */
+  invited: boolean
 }
 
 interface Destroyable {
@@ -370,9 +377,10 @@ export class Tracker {
   #late (req: IncomingMessage, res: ServerResponse): boolean {
     const t = this.#track(req, res)
     const phase = this.#host.phase
-    const serve = phase === 'lameduck' || this.#host.drainMode === 'restart' || this.#host.routeOf(req)?.serveDuringDrain === true
+    let serve = phase === 'lameduck' || this.#host.drainMode === 'restart' || this.#host.routeOf(req)?.serveDuringDrain === true
     if (t.socket !== null) {
       const conn = this.#adopt(t.socket)
+      if (t.invited) serve = true
       const previous = conn.marked
       if (previous !== null && previous !== res && !this.#unmark(previous)) {
         // Pipelined behind a response that has told the client to close: Node will end the connection after
@@ -418,9 +426,12 @@ export class Tracker {
   }
 
   #markLast (conn: Conn, res: ServerResponse): void {
-    if (!this.#marking) return
-    const ok = res.headersSent ? rewriteQueuedHead(res, true) : (res.setHeader('connection', 'close'), true)
+    const ok = this.#marking && (res.headersSent ? rewriteQueuedHead(res, true) : (res.setHeader('connection', 'close'), true))
     if (ok) conn.marked = res
+    // A response of the quiet tail goes out keep-alive on purpose: that invites the client's next request on
+    // the connection. (One whose keep-alive head went out before the shutdown invites nothing more than any
+    // connection kept alive then.)
+    conn.invited = !this.#marking
   }
 
   /** Takes back a `Connection: close` of ours while it has not been sent. */
@@ -443,12 +454,18 @@ export class Tracker {
       socket: h2 ? null : req.socket,
       stream: h2 ? (res as unknown as { stream: Http2Stream }).stream : null,
       fate: PENDING,
-      timer: null
+      timer: null,
+      invited: false
     }
     ;(res as WithTracked)[kTracked] = t
     this.#pending.add(t)
     // An upgraded connection is followed as such, never swept as an idle HTTP one.
-    if (t.socket !== null && !this.#upgraded.has(t.socket)) this.#adopt(t.socket).pending.add(t)
+    if (t.socket !== null && !this.#upgraded.has(t.socket)) {
+      const conn = this.#adopt(t.socket)
+      conn.pending.add(t)
+      t.invited = conn.invited
+      conn.invited = false
+    }
     res.once('close', () => this.#settle(t))
     return t
   }
@@ -456,7 +473,7 @@ export class Tracker {
   #adopt (socket: Socket): Conn {
     let conn = this.#conns.get(socket)
     if (conn !== undefined) return conn
-    conn = { pending: new Set(), marked: null, seenAt: performance.now() }
+    conn = { pending: new Set(), marked: null, seenAt: performance.now(), invited: false }
     this.#conns.set(socket, conn)
     // On Node 20 and 22 a pipelined response queued behind another never emits 'close' when its connection
     // dies; the connection's own close settles whatever is still pending on it.
