@@ -17,6 +17,7 @@ export const codes = {
   GRACEFUL_ERR_LIVENESS: { base: TypeError, message: "option 'liveness' must be false or { path?: '/…' }, the path literal (letters, digits, /-._~!$&'()+,;=@) and not readiness's, instead got '%s'" },
   GRACEFUL_ERR_LOGGER: { base: TypeError, message: "option 'logger' must be false or an object with info, warn and error functions, instead got '%s'" },
   GRACEFUL_ERR_RESTART: { base: TypeError, message: "option 'restart' must be false, true or { signal?, timeout?, pidFile? }, instead got '%s'" },
+  GRACEFUL_ERR_PID_FILE: { base: TypeError, message: "option 'restart' has a pidFile that cannot work safely: %s; instead got '%s'" },
   GRACEFUL_ERR_ROUTES: { base: TypeError, message: "option 'routes' must be an object of per-route options keyed by '[METHOD ]/path', instead got '%s'" },
   GRACEFUL_ERR_ROUTE_KEY: { base: TypeError, message: "option 'routes' has a bad key '%s': %s; expected '[METHOD ]/path' in Express path syntax" },
   GRACEFUL_ERR_ROUTE_OPTION: { base: TypeError, message: "per-route option %s, instead got '%s'" },
