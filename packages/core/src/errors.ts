@@ -30,6 +30,7 @@ export const codes = {
   GRACEFUL_ERR_CLUSTER_OPTION: { base: TypeError, message: "graceful-cluster option '%s' must be %s, instead got '%s'" },
   GRACEFUL_ERR_CLUSTER_FLAG: { base: TypeError, message: "graceful-cluster flag '%s' must be %s, instead got '%s'" },
   GRACEFUL_ERR_CLUSTER_FLAG_UNKNOWN: { base: TypeError, message: "graceful-cluster: unknown flag '%s': expected --workers, --ready-timeout, --kill-timeout or --help before the app's path" },
+  GRACEFUL_ERR_CLUSTER_APP: { base: TypeError, message: "graceful-cluster: the app '%s' does not exist: node would look for %s (a file, with .js, .json or .node added, or a folder's package.json main or index.js)" },
   GRACEFUL_ERR_CLUSTER_NO_APP: { base: TypeError, message: "graceful-cluster: no app to run, instead got '%s': graceful-cluster [--workers N] [--ready-timeout ms] [--kill-timeout ms] app.js [args…]" }
 } as const
 
