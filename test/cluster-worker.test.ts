@@ -117,6 +117,9 @@ t.test('Fastify on localhost, with an admin server, a metrics server and a scrat
   t.ok(run.lines.some((l) => l.msg === 'fixture: scratch instance closed' && l.pid === pid), 'the scratch instance came and went first')
   const refused = await run.line('graceful: restart refused', pid)
   t.match(refused.data, { reason: /graceful-cluster worker: send SIGHUP to the supervisor/ }, 'in-place restart is refused in a worker')
+  t.match(refused.data, { pid, worker: first?.id }, 'its lines name the worker and its pid', {
+    todo: 'graceful.ts (the engine) is to set up its logger through supervisedLogger(); the Express test below does it in the app'
+  })
 
   process.kill(pid, 'SIGHUP')
   await run.line('graceful: SIGHUP ignored in a graceful-cluster worker; the supervisor rolls the workers', pid)
@@ -145,8 +148,8 @@ t.test('Fastify on localhost, with an admin server, a metrics server and a scrat
   t.equal(await run.sup.shutdown(), 0)
 })
 
-t.test('Express with an admin server listened after the first: ready only once both listen, a roll keeps both ports, a shutdown drains with its reason', async (t) => {
-  const run = new Run(t, { FRAMEWORK: 'express', ADMIN: '1', SCRATCH: '1' })
+t.test('Express with an admin server listened after the first: ready only once both listen, a roll keeps both ports, a shutdown drains with its reason; every line names its worker', async (t) => {
+  const run = new Run(t, { FRAMEWORK: 'express', ADMIN: '1', SCRATCH: '1', SUPERVISED_LOGGER: '1' })
   t.equal(await run.sup.ready, true)
   const pid = run.sup.workers[0]?.pid as number
   const { port, adminPort } = (await run.line('fixture: listening', pid)).data as { port: number, adminPort: number }
@@ -156,4 +159,10 @@ t.test('Express with an admin server listened after the first: ready only once b
   t.match(await get(adminPort), { admin: true, pid: nextPid })
   t.equal(await run.sup.shutdown('SIGTERM'), 0)
   t.match(run.lines.find((l) => l.msg === 'graceful: shutdown complete' && l.pid === nextPid), { data: { report: { reason: 'SIGTERM', exitCode: 0 } } })
+  // Two workers' reports on one stdout: each graceful line says whose it is, as the supervisor's lines do.
+  const ids = new Map(run.log.filter((l) => l.msg === 'graceful-cluster: worker started').map((l) => [l.obj.workerPid, l.obj.worker]))
+  const graceful = run.lines.filter((l) => l.msg.startsWith('graceful: '))
+  t.ok(graceful.length >= 8, `${graceful.length} graceful lines from the two workers`)
+  t.same(graceful.filter((l) => l.data.pid !== l.pid || l.data.worker !== ids.get(l.pid)), [], 'each names its pid and worker id')
+  t.same([...new Set(graceful.map((l) => l.data.worker))].sort(), [...ids.values()].sort(), 'both workers')
 })

@@ -75,6 +75,18 @@ function boot (): State {
   return s
 }
 
+/**
+ * The logger a supervised instance logs through: every line names the process and the worker (node:cluster's
+ * id, as the supervisor's own lines do), so the reports of workers that share one stdout can be told apart.
+ * Outside graceful-cluster it is `log` itself. A field of the line's own with the same name wins.
+ */
+export function supervisedLogger (log: Logger): Logger {
+  if (!state.active) return log
+  const tags = { pid: process.pid, worker: (cluster.worker as NonNullable<typeof cluster.worker>).id }
+  const at = (level: keyof Logger) => (obj: object, msg?: string): void => { log[level]({ ...tags, ...obj }, msg) }
+  return { info: at('info'), warn: at('warn'), error: at('error') }
+}
+
 /** A graceful instance was created in this process. */
 export function joinSupervisor (member: SupervisedMember, waitsForListened: boolean): void {
   if (!state.active) return
