@@ -166,3 +166,34 @@ t.test('Express with an admin server listened after the first: ready only once b
   t.same(graceful.filter((l) => l.data.pid !== l.pid || l.data.worker !== ids.get(l.pid)), [], 'each names its pid and worker id')
   t.same([...new Set(graceful.map((l) => l.data.worker))].sort(), [...ids.values()].sort(), 'both workers')
 })
+
+/** The status of one GET on a connection of its own. */
+function status (port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode as number))
+    }).on('error', reject)
+  })
+}
+
+t.test('a roll does not wait for the workers\' lame-duck delay; a shutdown answers readiness 503 during it and serves the rest', async (t) => {
+  // Ten minutes of delay: an old worker that waited for it in a roll would be killed at the kill timeout.
+  const run = new Run(t, { FRAMEWORK: 'express', DELAY: '600000' }, { killTimeout: 20_000 })
+  t.equal(await run.sup.ready, true)
+  const pid = run.sup.workers[0]?.pid as number
+  const { port } = (await run.line('fixture: listening', pid)).data as { port: number }
+  t.equal(await status(port, '/readyz'), 200, 'ready while serving')
+  t.match(await settleWithin(run.sup.roll(), 'roll', BOUND_MS), { ok: true, replaced: 1 })
+  t.same(run.log.filter((l) => l.msg === 'graceful-cluster: worker did not exit in time, killed'), [], 'the old worker exited on its own')
+  t.match(run.lines.find((l) => l.msg === 'graceful: shutdown complete' && l.pid === pid), { data: { report: { reason: 'restart', exitCode: 0 } } },
+    'its restart drain skipped the delay')
+  const next = run.sup.workers[0]?.pid as number
+  t.equal(await status(port, '/readyz'), 200, 'the new worker is ready')
+
+  void run.sup.shutdown('SIGTERM')
+  await run.line('graceful: shutdown started', next)
+  t.equal(await status(port, '/readyz'), 503, 'during the delay readiness answers 503')
+  t.equal(await status(port, '/'), 200, 'and everything else is served as usual')
+  t.equal(await run.sup.kill('test'), 1)
+})

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { once } from 'node:events'
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -194,7 +194,8 @@ function get (port: number): Promise<string> {
 t.test('a ready successor takes over the socket and names itself in the pid file; then we drain and exit 0', async (t) => {
   const pidFile = join(t.testdir({}), 'app.pid')
   const events = restartEvents(t)
-  const p = await predecessor(t, 'ok', { pidFile, timeout: BOUND_MS })
+  // Ten minutes of lame duck: a restart drain that waited for it would not end within the bound.
+  const p = await predecessor(t, 'ok', { pidFile, timeout: BOUND_MS }, { delay: 600_000 })
   t.equal(readFileSync(pidFile, 'utf8').trim(), String(process.pid), 'the first process writes the pid file once it listens')
   process.emit('SIGHUP', 'SIGHUP')
   const started = await bounded(p.logged('graceful: successor started'), 'the successor starting')
@@ -202,7 +203,7 @@ t.test('a ready successor takes over the socket and names itself in the pid file
   t.teardown(() => { try { process.kill(successor, 'SIGKILL') } catch {} })
   await bounded(p.logged('graceful: successor ready'), 'the successor being ready')
   const report = await bounded(p.g.shutdown(), 'the restart drain')
-  t.match(report, { reason: 'restart', exitCode: 0 })
+  t.match(report, { reason: 'restart', exitCode: 0 }, 'the restart drain skipped the delay')
   await until(() => p.exits.length > 0, 'process.exit')
   t.same(p.exits, [0], 'the predecessor exits 0')
   t.equal(readFileSync(pidFile, 'utf8').trim(), String(successor), 'the successor wrote the pid file')
@@ -319,9 +320,25 @@ t.test('a successor that shuts down before it is ready tells us: the restart fai
   t.equal(await get(p.port), String(process.pid), 'still serving')
 })
 
-// A successor the test starts itself, in four ways it can lose its predecessor before the handover; side by
-// side, as each one spends seconds starting up.
-t.test('a successor that is not taken over gives up, puts the predecessor back in the pid file, and throws nothing', { jobs: 4 }, async (t) => {
+// Successors that go wrong; side by side, as each spends seconds starting up (and one 5 s being stubborn).
+// The first four are started by the test itself, in four ways a successor can lose its predecessor before the
+// handover: it gives up, puts the predecessor back in the pid file, and throws nothing.
+t.test('successors that go wrong', { jobs: 5 }, async (t) => {
+  t.test('a successor stopped by a failed restart that ignores SIGTERM is killed with SIGKILL', async (t) => {
+    const stubborn = join(tempDir(t), 'stubborn')
+    process.env.STUBBORN_FILE = stubborn
+    t.teardown(() => { delete process.env.STUBBORN_FILE })
+    const p = await predecessor(t, 'stubborn', { timeout: BOUND_MS })
+    process.emit('SIGHUP', 'SIGHUP')
+    const started = await bounded(p.logged('graceful: successor started'), 'the successor starting')
+    await until(() => existsSync(stubborn), 'the successor ignoring SIGTERM')
+    void p.g.shutdown()
+    const failed = await bounded(p.logged('graceful: restart failed'), 'the restart failing')
+    t.match(failed.obj, { pid: started.obj.pid, reason: /the shutdown started/ })
+    await until(() => gone(started.obj.pid as number), 'the successor being killed')
+    t.pass('gone: SIGTERM could not have done it')
+  })
+
   t.test('its predecessor goes away while it starts up: it drains and exits 1', async (t) => {
     const pidFile = join(tempDir(t), 'app.pid')
     writeFileSync(pidFile, `${process.pid}\n`)

@@ -417,8 +417,6 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
   log('info', { pid: child.pid }, 'graceful: successor started')
   publishRestart('spawned', { successor: child.pid })
 
-  const pending: Pending = { child, members, committed: false, abort: () => {} }
-  state.pending = pending
   const outcome = await new Promise<string | null>((resolve) => {
     let settled = false
     const settle = (reason: string | null): void => {
@@ -429,7 +427,8 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
       pending.committed = reason === null
       resolve(reason)
     }
-    pending.abort = settle
+    const pending: Pending = { child, members, committed: false, abort: settle }
+    state.pending = pending
     const timer = setTimeout(() => settle(`the successor was not ready within ${timeout} ms`), timeout)
     child.on('message', (msg: { graceful?: string, reason?: unknown } | null) => {
       if (msg?.graceful === 'ready') settle(null)
