@@ -157,7 +157,18 @@ t.test('Express with an admin server listened after the first: ready only once b
   const nextPid = run.sup.workers[0]?.pid as number
   t.same((await run.line('fixture: listening', nextPid)).data, { port, adminPort }, 'the same two ports')
   t.match(await get(adminPort), { admin: true, pid: nextPid })
+  // A signal that arrives once the worker's shutdown is over, while it waits for the supervisor's go-ahead to
+  // exit (here it never comes: a SIGTERM does instead), is the same shutdown: it neither kills the worker nor
+  // makes its exit unclean. The worker exits at the end of its wait.
+  const last = run.workers.get(nextPid) as Worker
+  const send = last.send.bind(last) as (message: unknown) => boolean
+  last.send = ((message: { graceful?: string }) => {
+    if (message.graceful !== 'exit') return send(message)
+    process.kill(nextPid, 'SIGTERM')
+    return true
+  }) as Worker['send']
   t.equal(await run.sup.shutdown('SIGTERM'), 0)
+  t.match(run.log.find((l) => l.msg === 'graceful-cluster: worker exited' && l.obj.workerPid === nextPid), { obj: { code: 0, signal: null } })
   t.match(run.lines.find((l) => l.msg === 'graceful: shutdown complete' && l.pid === nextPid), { data: { report: { reason: 'SIGTERM', exitCode: 0 } } })
   // Two workers' reports on one stdout: each graceful line says whose it is, as the supervisor's lines do.
   const ids = new Map(run.log.filter((l) => l.msg === 'graceful-cluster: worker started').map((l) => [l.obj.workerPid, l.obj.worker]))
