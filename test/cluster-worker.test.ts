@@ -9,6 +9,7 @@
 // on every server would find one of them on a new port after the old worker drained.
 import t, { type Test } from 'tap'
 import type { Worker } from 'node:cluster'
+import { once } from 'node:events'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { supervise, type SuperviseOptions, type Supervisor } from '@graceful/cluster'
@@ -158,13 +159,15 @@ t.test('Express with an admin server listened after the first: ready only once b
   t.same((await run.line('fixture: listening', nextPid)).data, { port, adminPort }, 'the same two ports')
   t.match(await get(adminPort), { admin: true, pid: nextPid })
   // A signal that arrives once the worker's shutdown is over, while it waits for the supervisor's go-ahead to
-  // exit (here it never comes: a SIGTERM does instead), is the same shutdown: it neither kills the worker nor
-  // makes its exit unclean. The worker exits at the end of its wait.
+  // exit, is the same shutdown: it neither kills the worker nor makes its exit unclean. The go-ahead is held
+  // back until the worker has said what it did with the signal, or has died of it.
   const last = run.workers.get(nextPid) as Worker
+  const died = once(last, 'exit')
   const send = last.send.bind(last) as (message: unknown) => boolean
   last.send = ((message: { graceful?: string }) => {
     if (message.graceful !== 'exit') return send(message)
     process.kill(nextPid, 'SIGTERM')
+    void Promise.race([run.line('graceful: signal ignored, the shutdown is over and this worker exits', nextPid), died]).then(() => send(message))
     return true
   }) as Worker['send']
   t.equal(await run.sup.shutdown('SIGTERM'), 0)

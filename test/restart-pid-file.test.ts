@@ -5,7 +5,7 @@
 // child process as the unprivileged user nobody.
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -93,7 +93,15 @@ t.test('a directory this process cannot write to is refused', async (t) => {
   chmodSync(open, 0o1777)
   // Through env -u: tap puts its process hooks in every child's NODE_OPTIONS, and they would write to
   // .tap/, which nobody may not.
-  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, ...FIXTURE_EXEC_ARGV, CHECK, pidFile, join(open, 'app.pid')], {
+  // Our node binary may sit where nobody cannot reach it (npx's, under /root): a link of it, or a copy, can.
+  const node = join(tempDir(t), 'node')
+  try {
+    linkSync(process.execPath, node)
+  } catch {
+    copyFileSync(process.execPath, node)
+    chmodSync(node, 0o755)
+  }
+  const child = spawnSync('env', ['-u', 'NODE_OPTIONS', node, ...FIXTURE_EXEC_ARGV, CHECK, pidFile, join(open, 'app.pid')], {
     uid: 65534, gid: 65534, env: { PATH: process.env.PATH }, encoding: 'utf8', cwd: tmpdir()
   })
   t.same({ status: child.status, stderr: child.stderr }, { status: 0, stderr: '' }, 'the check ran as nobody')

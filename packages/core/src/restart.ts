@@ -176,7 +176,7 @@ function abandon (s: State, reason: string, stop: boolean): void {
   })
   if (!stop) return
   const exit = (): void => { process.exit(1) }
-  Promise.all([...s.members].map((m) => m.phase === 'serving' ? m.restartDrain() : m.shutdown())).then(exit, exit)
+  Promise.all([...s.members].filter((m) => m.phase === 'serving').map((m) => m.restartDrain())).then(exit, exit)
 }
 
 /** The pid file names this process, which will not serve after all: name `pid` again. */

@@ -135,8 +135,6 @@ function ready (s: State): boolean {
   return serving > 0
 }
 
-function ignoreSignal (): void {}
-
 /**
  * Told by the supervisor: drain as for a restart (what reaches us is served, with `Connection: close`) or
  * shut down as for a signal; then exit with the report's code. A second message joins the first.
@@ -148,7 +146,11 @@ async function stop (s: State, drain: boolean, reason: string): Promise<void> {
   // The shutdown is over and has taken its signal handlers along: a SIGINT or SIGTERM now (the terminal's
   // Ctrl+C, whose message from the supervisor came first) would kill us by default and make a clean exit
   // look like a crash. We are exiting: it has nothing left to do.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, ignoreSignal)
+  const ignore = (signal: NodeJS.Signals): void => {
+    for (const m of s.members.keys()) m.log.info({ signal }, 'graceful: signal ignored, the shutdown is over and this worker exits')
+  }
+  process.on('SIGINT', ignore)
+  process.on('SIGTERM', ignore)
   // The primary may have handed us connections before it saw our listeners close; they are still on their
   // way down the IPC channel, and Node's cluster hands them to another worker only once we have refused
   // them. Exiting first would leave them hanging. The channel is ordered: once the supervisor has answered
