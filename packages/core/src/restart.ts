@@ -417,6 +417,7 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
   log('info', { pid: child.pid }, 'graceful: successor started')
   publishRestart('spawned', { successor: child.pid })
 
+  let gaveUp = false
   const outcome = await new Promise<string | null>((resolve) => {
     let settled = false
     const settle = (reason: string | null): void => {
@@ -432,7 +433,10 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
     const timer = setTimeout(() => settle(`the successor was not ready within ${timeout} ms`), timeout)
     child.on('message', (msg: { graceful?: string, reason?: unknown } | null) => {
       if (msg?.graceful === 'ready') settle(null)
-      else if (msg?.graceful === 'abandoned') settle(`the successor gave up: ${String(msg.reason)}`)
+      else if (msg?.graceful === 'abandoned') {
+        gaveUp = true
+        settle(`the successor gave up: ${String(msg.reason)}`)
+      }
     })
     child.once('exit', (code, sig) => settle(`the successor exited (${sig ?? `code ${String(code)}`}) before it was ready`))
     child.once('error', (err) => settle(err.message))
@@ -440,13 +444,21 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
   state.pending = null
 
   if (outcome !== null) {
-    log('error', { reason: outcome, pid: child.pid }, 'graceful: restart failed')
-    publishRestart('failed', { successor: child.pid, reason: outcome })
+    const failed = (): void => {
+      log('error', { reason: outcome, pid: child.pid }, 'graceful: restart failed')
+      publishRestart('failed', { successor: child.pid, reason: outcome })
+    }
+    // During a shutdown, said at once: the shutdown may end the process before the successor has gone.
+    // Otherwise once it has gone: from that line on, a signal may try again.
+    const shuttingDown = members.some((m) => m.phase !== 'serving')
+    if (shuttingDown) failed()
     // Closing the channel first tells a successor that has loaded graceful to give up even if we exit before
-    // it has gone; the signals stop one that has not.
+    // it has gone; the signals stop one that has not. One that gave up is shutting down on its own and may be
+    // finishing requests (on a socket it listened on before the others): it has `timeout` ms to exit.
     if (child.connected) child.disconnect()
-    await stop(child)
+    await stop(child, gaveUp ? timeout : 0)
     state.inProgress = false
+    if (!shuttingDown) failed()
     return
   }
   // Until this message arrives, the successor gives up should we go away (a crash, a SIGKILL): it cannot
@@ -470,12 +482,13 @@ async function restart (signal: NodeJS.Signals): Promise<void> {
   process.exit(Math.max(0, ...reports.map((r) => r.exitCode)))
 }
 
-/** SIGTERM, then SIGKILL if it lingers: a failed successor must not be left behind. */
-async function stop (child: ChildProcess): Promise<void> {
+/** SIGTERM after `graceMs`, then SIGKILL if it lingers: a failed successor must not be left behind. */
+async function stop (child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS)
+  const term = setTimeout(() => child.kill('SIGTERM'), graceMs)
+  const kill = setTimeout(() => child.kill('SIGKILL'), graceMs + KILL_GRACE_MS)
   await exited
-  clearTimeout(timer)
+  clearTimeout(term)
+  clearTimeout(kill)
 }
