@@ -5,22 +5,26 @@
 // workers that record coverage; test/cluster.test.ts runs the bin against Fastify and Express apps.
 import t, { type Test } from 'tap'
 import type { Worker } from 'node:cluster'
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import {
   BACKOFF_MIN_MS, BACKOFF_RESET_MS, CLUSTER_DEFAULTS, USAGE, jsonLogger, main, parseArgs, resolveSuperviseOptions, supervise,
   type Io, type SuperviseOptions, type Supervisor
 } from '@graceful/cluster'
+import { CHANNELS, type RestartMessage } from '@graceful/core'
 import { settleWithin } from './helpers/bounded.js'
 
 const WORKER = fileURLToPath(new URL('./fixtures/cluster-worker.mjs', import.meta.url))
 // Generous: only proves "no hang" on a loaded machine.
 const BOUND_MS = 30_000
 const SIGNAL_NAMES = ['SIGHUP', 'SIGTERM', 'SIGINT'] as const
+const MAX_WORKERS = 4 * availableParallelism()
+const WORKERS_RANGE = `a whole number from 1 to ${MAX_WORKERS} \\(4 × the ${availableParallelism()} cores Node.js sees\\)`
 
 t.setTimeout(300_000)
 
@@ -190,8 +194,18 @@ t.test('the first workers start, report ready and share one port; a shutdown dra
   t.match(run.output, /"reason":"test"/, 'the workers shut down with the reason they were given')
 })
 
+/** Every message on the graceful:restart channel while the test runs. */
+function restartEvents (t: Test): RestartMessage[] {
+  const events: RestartMessage[] = []
+  const listener = (message: unknown): void => { events.push(message as RestartMessage) }
+  subscribe(CHANNELS.restart, listener)
+  t.teardown(() => { unsubscribe(CHANNELS.restart, listener) })
+  return events
+}
+
 t.test('a roll replaces each worker in turn: the new one is ready before an old one drains, and the old one is gone before the next starts', async (t) => {
   const run = new Run(t)
+  const events = restartEvents(t)
   await run.sup.ready
   const before = run.pids()
   const result = await settleWithin(run.sup.roll('test'), 'roll', BOUND_MS)
@@ -218,6 +232,8 @@ t.test('a roll replaces each worker in turn: the new one is ready before an old 
   t.match(run.logged('graceful-cluster: roll started'), [{ obj: { trigger: 'test', workers: 2 } }])
   t.match(run.logged('graceful-cluster: roll done'), [{ obj: { replaced: 2 } }])
   t.match(run.output, /"reason":"restart"/, 'the old workers ran a restart drain')
+  t.same(events, [{ event: 'roll-started', pid: process.pid }, { event: 'roll-done', pid: process.pid }],
+    'graceful:restart saw the roll start and end')
   t.equal(await run.sup.shutdown(), 0)
 })
 
@@ -261,6 +277,13 @@ t.test('rolls under new-connection load leave no connection hanging: a drained w
 
 t.test('a roll is refused before the first workers are ready, while another roll runs, and once the shutdown started', async (t) => {
   const run = new Run(t, { workers: 1 })
+  // Nobody subscribes to graceful:restart here: nothing may be published (or built).
+  const restart = channel(CHANNELS.restart)
+  const published: unknown[] = []
+  restart.publish = (message: unknown) => { published.push(message) }
+  // An own property would shadow the prototype's publish, which subscribing switches: remove it.
+  t.teardown(() => { delete (restart as { publish?: unknown }).publish })
+  t.notOk(restart.hasSubscribers, 'no subscriber')
   t.match(await run.sup.roll(), { ok: false, reason: 'the first workers are not ready yet', replaced: 0 })
   await run.sup.ready
   const first = run.sup.roll('first')
@@ -272,6 +295,7 @@ t.test('a roll is refused before the first workers are ready, while another roll
     { level: 'warn', obj: { trigger: 'roll' } }, { obj: { trigger: 'second' } }, { obj: { trigger: 'late' } }
   ])
   t.equal(run.logged('graceful-cluster: roll started').length, 1, 'one roll ran')
+  t.same(published, [], 'the roll published nothing without a subscriber')
   t.equal(await closed, 0)
 })
 
@@ -281,7 +305,10 @@ t.test('a new worker that throws at start-up fails the roll, the old workers kee
   await run.sup.ready
   const before = run.pids()
   writeFileSync(fail, '')
+  const events = restartEvents(t)
   const result = await settleWithin(run.sup.roll(), 'roll', BOUND_MS)
+  t.same(events, [{ event: 'roll-started', pid: process.pid }, { event: 'roll-failed', pid: process.pid, reason: result.reason }],
+    'graceful:restart saw the roll fail, with the reason')
   t.match(result, { ok: false, replaced: 0, reason: /exited \(code 1\) before it was ready/ })
   t.match(run.logged('graceful-cluster: roll failed'), [{ level: 'error', obj: { reason: result.reason, replaced: 0 } }])
   t.match(run.logged('graceful-cluster: worker exited'), [{ level: 'error', obj: { code: 1, unexpected: true } }], 'the crash is logged')
@@ -538,7 +565,9 @@ t.test('options are checked: a bad one throws a TypeError with a code naming it'
     [{ exec: '' }, 'GRACEFUL_ERR_CLUSTER_OPTION', /'exec'/],
     [{ exec: 'a.js', args: 'x' }, 'GRACEFUL_ERR_CLUSTER_OPTION', /option 'args' must be an array of strings, instead got '"x"'/],
     [{ exec: 'a.js', args: [1] }, 'GRACEFUL_ERR_CLUSTER_OPTION', /'args'/],
-    [{ exec: 'a.js', workers: 0 }, 'GRACEFUL_ERR_CLUSTER_OPTION', /option 'workers' must be a whole number >= 1, instead got '0'/],
+    [{ exec: 'a.js', workers: 0 }, 'GRACEFUL_ERR_CLUSTER_OPTION', new RegExp(`option 'workers' must be ${WORKERS_RANGE}, instead got '0'`)],
+    [{ exec: 'a.js', workers: MAX_WORKERS + 1 }, 'GRACEFUL_ERR_CLUSTER_OPTION', new RegExp(`option 'workers' must be ${WORKERS_RANGE}, instead got '${MAX_WORKERS + 1}'`)],
+    [{ exec: 'a.js', workers: 1_000_000 }, 'GRACEFUL_ERR_CLUSTER_OPTION', /'workers'/],
     [{ exec: 'a.js', workers: 1.5 }, 'GRACEFUL_ERR_CLUSTER_OPTION', /'workers'/],
     [{ exec: 'a.js', workers: '2' }, 'GRACEFUL_ERR_CLUSTER_OPTION', /'workers'/],
     [{ exec: 'a.js', readyTimeout: 0 }, 'GRACEFUL_ERR_CLUSTER_OPTION', /option 'readyTimeout' must be a whole number of ms from 1 to 2147483647/],
@@ -551,17 +580,48 @@ t.test('options are checked: a bad one throws a TypeError with a code naming it'
     [{ exec: 'a.js', logger: console.log }, 'GRACEFUL_ERR_LOGGER', /option 'logger'/],
     [{ exec: 'a.js', logger: null }, 'GRACEFUL_ERR_LOGGER', /option 'logger'/],
     [{ exec: 'a.js', signals: 'yes' }, 'GRACEFUL_ERR_CLUSTER_OPTION', /option 'signals' must be a boolean/],
-    [{ exec: 'a.js', silent: 1 }, 'GRACEFUL_ERR_CLUSTER_OPTION', /option 'silent' must be a boolean/]
+    [{ exec: 'a.js', silent: 1 }, 'GRACEFUL_ERR_CLUSTER_OPTION', /option 'silent' must be a boolean/],
+    // Checked last, once the values are right: the app must exist.
+    [{ exec: 'a.js' }, 'GRACEFUL_ERR_CLUSTER_APP', /^graceful-cluster: the app 'a\.js' does not exist: node would look for .*a\.js \(a file, with \.js/],
+    [{ exec: WORKER + '.nope', workers: 1 }, 'GRACEFUL_ERR_CLUSTER_APP', /'.*cluster-worker\.mjs\.nope'/]
   ]
   for (const [input, code, message] of cases) {
     t.throws(() => resolveSuperviseOptions(input), { name: 'TypeError', code, message }, `${JSON.stringify(input) ?? String(input)} → ${code}`)
   }
   t.throws(() => supervise({ exec: 'a.js', workers: -1 }), { code: 'GRACEFUL_ERR_CLUSTER_OPTION' }, 'supervise() checks them first')
+  t.throws(() => supervise({ exec: 'a.js', logger: false }), { code: 'GRACEFUL_ERR_CLUSTER_APP' }, 'and the app')
+})
+
+t.test('the app is found as node finds a script: the file, the file with .js, a folder with index.js or a package.json main', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'app.js'), '')
+  mkdirSync(join(dir, 'site'))
+  writeFileSync(join(dir, 'site', 'index.js'), '')
+  mkdirSync(join(dir, 'pkg'))
+  writeFileSync(join(dir, 'pkg', 'package.json'), '{"main":"server.js"}')
+  writeFileSync(join(dir, 'pkg', 'server.js'), '')
+  mkdirSync(join(dir, 'empty'))
+  for (const exec of ['app.js', 'app', 'site', 'pkg', WORKER]) {
+    const path = exec === WORKER ? WORKER : join(dir, exec)
+    t.equal(resolveSuperviseOptions({ exec: path, logger: false }).exec, path, `${exec}: kept as given`)
+  }
+  t.equal(resolveSuperviseOptions({ exec: relative(process.cwd(), WORKER), logger: false }).exec, relative(process.cwd(), WORKER), 'a path relative to the working directory')
+  t.throws(() => resolveSuperviseOptions({ exec: join(dir, 'empty'), logger: false }), { code: 'GRACEFUL_ERR_CLUSTER_APP' }, 'a folder without an entry point')
+  t.throws(() => resolveSuperviseOptions({ exec: join(dir, 'ap'), logger: false }), { code: 'GRACEFUL_ERR_CLUSTER_APP' }, 'a typo')
+})
+
+t.test('at most 4 workers per core: more only compete for the CPU, and a typo must not fork a million processes', async (t) => {
+  t.equal(resolveSuperviseOptions({ exec: WORKER, workers: MAX_WORKERS, logger: false }).workers, MAX_WORKERS)
+  t.throws(() => resolveSuperviseOptions({ exec: WORKER, workers: MAX_WORKERS + 1, logger: false }), { code: 'GRACEFUL_ERR_CLUSTER_OPTION' })
+  t.same(parseArgs(['--workers', String(MAX_WORKERS), 'app.js']), { help: false, options: { workers: MAX_WORKERS, exec: 'app.js', args: [] } })
+  t.throws(() => parseArgs(['--workers', '1000000', 'app.js']), {
+    code: 'GRACEFUL_ERR_CLUSTER_FLAG', message: new RegExp(`flag '--workers' must be ${WORKERS_RANGE}, instead got '1000000'`)
+  })
 })
 
 t.test('options have defaults: one worker per core, 60 s to be ready, 30 s to exit, our execArgv, signals on', async (t) => {
-  const o = resolveSuperviseOptions({ exec: 'app.js', logger: false })
-  t.match(o, { exec: 'app.js', args: [], readyTimeout: CLUSTER_DEFAULTS.readyTimeout, killTimeout: CLUSTER_DEFAULTS.killTimeout, env: {}, signals: true, silent: false })
+  const o = resolveSuperviseOptions({ exec: WORKER, logger: false })
+  t.match(o, { exec: WORKER, args: [], readyTimeout: CLUSTER_DEFAULTS.readyTimeout, killTimeout: CLUSTER_DEFAULTS.killTimeout, env: {}, signals: true, silent: false })
   t.equal(CLUSTER_DEFAULTS.readyTimeout, 60_000)
   t.equal(CLUSTER_DEFAULTS.killTimeout, 30_000)
   const { availableParallelism } = await import('node:os')
@@ -569,9 +629,15 @@ t.test('options have defaults: one worker per core, 60 s to be ready, 30 s to ex
   t.same(o.execArgv, process.execArgv)
   t.doesNotThrow(() => o.logger.info({}, 'silent'), 'logger false is a silent logger')
   const env = Object.assign(Object.create(null) as Record<string, string>, { A: 'b' })
-  const given = resolveSuperviseOptions({ exec: 'app.js', args: ['--port', '3000'], workers: 3, readyTimeout: 5, killTimeout: 6, execArgv: [], env, signals: false, silent: true, logger: undefined })
+  const given = resolveSuperviseOptions({ exec: WORKER, args: ['--port', '3000'], workers: 3, readyTimeout: 5, killTimeout: 6, execArgv: [], env, signals: false, silent: true, logger: undefined })
   t.match(given, { args: ['--port', '3000'], workers: 3, readyTimeout: 5, killTimeout: 6, execArgv: [], signals: false, silent: true })
   t.same({ ...given.env }, { A: 'b' }, 'a null-prototype env is fine')
+})
+
+t.test('outside graceful-cluster a supervised logger is the logger itself', async (t) => {
+  const { supervisedLogger } = await import('../packages/core/src/supervised.js')
+  const logger = { info: () => {}, warn: () => {}, error: () => {} }
+  t.equal(supervisedLogger(logger), logger)
 })
 
 t.test('the default logger writes one pino-shaped JSON line per event', async (t) => {
@@ -592,7 +658,7 @@ t.test('the default logger writes one pino-shaped JSON line per event', async (t
   process.stdout.write = ((chunk: string) => { captured.push(chunk); return true }) as typeof process.stdout.write
   try {
     jsonLogger().info({ x: 1 }, 'graceful-cluster: to stdout')
-    resolveSuperviseOptions({ exec: 'a.js' }).logger.info({}, 'graceful-cluster: the default')
+    resolveSuperviseOptions({ exec: WORKER }).logger.info({}, 'graceful-cluster: the default')
   } finally {
     process.stdout.write = write
   }
@@ -607,7 +673,7 @@ t.test('the command line: flags, then the app and its own arguments', async (t) 
   t.same(parseArgs(['--help']), { help: true })
   t.same(parseArgs(['-h', 'app.js']), { help: true })
   const bad: Array<[string[], string, RegExp]> = [
-    [['--workers', 'two', 'app.js'], 'GRACEFUL_ERR_CLUSTER_FLAG', /flag '--workers' must be a whole number >= 1, instead got 'two'/],
+    [['--workers', 'two', 'app.js'], 'GRACEFUL_ERR_CLUSTER_FLAG', new RegExp(`flag '--workers' must be ${WORKERS_RANGE}, instead got 'two'`)],
     [['--workers', '0', 'app.js'], 'GRACEFUL_ERR_CLUSTER_FLAG', /'--workers'.*instead got '0'/],
     [['--workers=', 'app.js'], 'GRACEFUL_ERR_CLUSTER_FLAG', /instead got ''/],
     [['--ready-timeout', '1e3', 'app.js'], 'GRACEFUL_ERR_CLUSTER_FLAG', /flag '--ready-timeout' must be a whole number of ms from 1 to 2147483647, instead got '1e3'/],
@@ -653,9 +719,15 @@ t.test('the bin prints its usage for --help and exits 0; a bad flag exits 2 with
   const bad = capture()
   t.equal(main(['--workers', 'x', 'app.js'], bad), undefined)
   t.same(bad.codes, [2])
-  t.match(bad.err, /flag '--workers' must be a whole number >= 1, instead got 'x' \(GRACEFUL_ERR_CLUSTER_FLAG\)/)
+  t.match(bad.err, /flag '--workers' must be a whole number from 1 to \d+ .*, instead got 'x' \(GRACEFUL_ERR_CLUSTER_FLAG\)/)
   t.ok(bad.err.endsWith(USAGE), 'then the usage')
   t.equal(bad.out, '')
+
+  const missing = capture()
+  t.equal(main(['--workers', '1', 'no-such-app.js'], missing), undefined, 'an app that does not exist starts nothing')
+  t.same(missing.codes, [2])
+  t.match(missing.err, /^graceful-cluster: the app 'no-such-app\.js' does not exist: .*\(GRACEFUL_ERR_CLUSTER_APP\)/)
+  t.equal(missing.out, '', 'not even the supervisor\'s first line')
 })
 
 t.test('the bin supervises the app with our execArgv, logs JSON lines and exits with the supervisor\'s code', async (t) => {

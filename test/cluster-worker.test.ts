@@ -9,6 +9,7 @@
 // on every server would find one of them on a new port after the old worker drained.
 import t, { type Test } from 'tap'
 import type { Worker } from 'node:cluster'
+import { once } from 'node:events'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { supervise, type SuperviseOptions, type Supervisor } from '@graceful/cluster'
@@ -117,6 +118,7 @@ t.test('Fastify on localhost, with an admin server, a metrics server and a scrat
   t.ok(run.lines.some((l) => l.msg === 'fixture: scratch instance closed' && l.pid === pid), 'the scratch instance came and went first')
   const refused = await run.line('graceful: restart refused', pid)
   t.match(refused.data, { reason: /graceful-cluster worker: send SIGHUP to the supervisor/ }, 'in-place restart is refused in a worker')
+  t.match(refused.data, { pid, worker: first?.id }, 'its lines name the worker and its pid')
 
   process.kill(pid, 'SIGHUP')
   await run.line('graceful: SIGHUP ignored in a graceful-cluster worker; the supervisor rolls the workers', pid)
@@ -145,8 +147,8 @@ t.test('Fastify on localhost, with an admin server, a metrics server and a scrat
   t.equal(await run.sup.shutdown(), 0)
 })
 
-t.test('Express with an admin server listened after the first: ready only once both listen, a roll keeps both ports, a shutdown drains with its reason', async (t) => {
-  const run = new Run(t, { FRAMEWORK: 'express', ADMIN: '1', SCRATCH: '1' })
+t.test('Express with an admin server listened after the first: ready only once both listen, a roll keeps both ports, a shutdown drains with its reason; every line names its worker', async (t) => {
+  const run = new Run(t, { FRAMEWORK: 'express', ADMIN: '1', SCRATCH: '1', SUPERVISED_LOGGER: '1' })
   t.equal(await run.sup.ready, true)
   const pid = run.sup.workers[0]?.pid as number
   const { port, adminPort } = (await run.line('fixture: listening', pid)).data as { port: number, adminPort: number }
@@ -154,6 +156,56 @@ t.test('Express with an admin server listened after the first: ready only once b
   const nextPid = run.sup.workers[0]?.pid as number
   t.same((await run.line('fixture: listening', nextPid)).data, { port, adminPort }, 'the same two ports')
   t.match(await get(adminPort), { admin: true, pid: nextPid })
+  // A signal that arrives once the worker's shutdown is over, while it waits for the supervisor's go-ahead to
+  // exit, is the same shutdown: it neither kills the worker nor makes its exit unclean. The go-ahead is held
+  // back until the worker has said what it did with the signal, or has died of it.
+  const last = run.workers.get(nextPid) as Worker
+  const died = once(last, 'exit')
+  const send = last.send.bind(last) as (message: unknown) => boolean
+  last.send = ((message: { graceful?: string }) => {
+    if (message.graceful !== 'exit') return send(message)
+    process.kill(nextPid, 'SIGTERM')
+    void Promise.race([run.line('graceful: signal ignored, the shutdown is over and this worker exits', nextPid), died]).then(() => send(message))
+    return true
+  }) as Worker['send']
   t.equal(await run.sup.shutdown('SIGTERM'), 0)
+  t.match(run.log.find((l) => l.msg === 'graceful-cluster: worker exited' && l.obj.workerPid === nextPid), { obj: { code: 0, signal: null } })
   t.match(run.lines.find((l) => l.msg === 'graceful: shutdown complete' && l.pid === nextPid), { data: { report: { reason: 'SIGTERM', exitCode: 0 } } })
+  // Two workers' reports on one stdout: each graceful line says whose it is, as the supervisor's lines do.
+  const ids = new Map(run.log.filter((l) => l.msg === 'graceful-cluster: worker started').map((l) => [l.obj.workerPid, l.obj.worker]))
+  const graceful = run.lines.filter((l) => l.msg.startsWith('graceful: '))
+  t.ok(graceful.length >= 8, `${graceful.length} graceful lines from the two workers`)
+  t.same(graceful.filter((l) => l.data.pid !== l.pid || l.data.worker !== ids.get(l.pid)), [], 'each names its pid and worker id')
+  t.same([...new Set(graceful.map((l) => l.data.worker))].sort(), [...ids.values()].sort(), 'both workers')
+})
+
+/** The status of one GET on a connection of its own. */
+function status (port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode as number))
+    }).on('error', reject)
+  })
+}
+
+t.test('a roll does not wait for the workers\' lame-duck delay; a shutdown answers readiness 503 during it and serves the rest', async (t) => {
+  // Ten minutes of delay: an old worker that waited for it in a roll would be killed at the kill timeout.
+  const run = new Run(t, { FRAMEWORK: 'express', DELAY: '600000' }, { killTimeout: 20_000 })
+  t.equal(await run.sup.ready, true)
+  const pid = run.sup.workers[0]?.pid as number
+  const { port } = (await run.line('fixture: listening', pid)).data as { port: number }
+  t.equal(await status(port, '/readyz'), 200, 'ready while serving')
+  t.match(await settleWithin(run.sup.roll(), 'roll', BOUND_MS), { ok: true, replaced: 1 })
+  t.same(run.log.filter((l) => l.msg === 'graceful-cluster: worker did not exit in time, killed'), [], 'the old worker exited on its own')
+  t.match(run.lines.find((l) => l.msg === 'graceful: shutdown complete' && l.pid === pid), { data: { report: { reason: 'restart', exitCode: 0 } } },
+    'its restart drain skipped the delay')
+  const next = run.sup.workers[0]?.pid as number
+  t.equal(await status(port, '/readyz'), 200, 'the new worker is ready')
+
+  void run.sup.shutdown('SIGTERM')
+  await run.line('graceful: shutdown started', next)
+  t.equal(await status(port, '/readyz'), 503, 'during the delay readiness answers 503')
+  t.equal(await status(port, '/'), 200, 'and everything else is served as usual')
+  t.equal(await run.sup.kill('test'), 1)
 })

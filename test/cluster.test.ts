@@ -258,7 +258,21 @@ t.test('a terminal\'s SIGHUP and Ctrl+C reach the whole process group: the worke
   const cluster = new Cluster(t, ['--workers', '2', APP], { FRAMEWORK: 'fastify' })
   await cluster.waitLog('graceful-cluster: ready')
   const first = cluster.workers()
-  process.kill(-cluster.pid, 'SIGHUP')
+  // What a terminal does to its process group, to the supervisor and its workers: the group also holds each
+  // process's esbuild service (tsx, the test harness), whose death would fail a worker's next module load.
+  // A terminal signals them all at once; between two kill() calls here, a worker the supervisor has told to
+  // shut down may already be gone on a busy machine.
+  const group = (signal: NodeJS.Signals, workers: number[]): void => {
+    process.kill(cluster.pid, signal)
+    for (const pid of workers) {
+      try {
+        process.kill(pid, signal)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err
+      }
+    }
+  }
+  group('SIGHUP', first)
   await cluster.waitLog('graceful-cluster: roll done')
   const ignored = cluster.logged('graceful: SIGHUP ignored in a graceful-cluster worker; the supervisor rolls the workers').map((e) => e.pid)
   t.same(ignored.sort(), [...first].sort(), 'each worker logged the SIGHUP and went on')
@@ -266,7 +280,7 @@ t.test('a terminal\'s SIGHUP and Ctrl+C reach the whole process group: the worke
   const second = cluster.workers()
   t.equal(second.length, 2)
 
-  process.kill(-cluster.pid, 'SIGINT')
+  group('SIGINT', second)
   t.same(await settleWithin(cluster.exited, 'exit', BOUND_MS), { code: 0, signal: null }, 'exit 0: the signal each worker got and the supervisor\'s message are one shutdown')
   t.same(cluster.logged('graceful-cluster: killing every worker'), [], 'not taken for a second signal')
   for (const pid of second) {
@@ -295,16 +309,24 @@ t.test('a second signal during the shutdown kills the workers and exits 1', asyn
   t.notOk(alive(worker))
 })
 
-t.test('the bin: --help exits 0 with the usage; a bad flag exits 2 naming the flag, its value and the code (built dist, plain node)', async (t) => {
+t.test('the bin: --help exits 0 with the usage; a bad flag, too many workers or an app that does not exist exit 2 naming the value and the code (built dist, plain node)', async (t) => {
   const env = fixtureEnv({ NODE_OPTIONS: '' })
   const help = spawnSync(process.execPath, [DIST_BIN, '--help'], { env, encoding: 'utf8' })
   t.equal(help.status, 0)
   t.match(help.stdout, /^usage: graceful-cluster \[--workers N\]/)
   const bad = spawnSync(process.execPath, [DIST_BIN, '--workers', 'many', 'app.js'], { env, encoding: 'utf8' })
   t.equal(bad.status, 2)
-  t.match(bad.stderr, /graceful-cluster flag '--workers' must be a whole number >= 1, instead got 'many' \(GRACEFUL_ERR_CLUSTER_FLAG\)/)
+  t.match(bad.stderr, /graceful-cluster flag '--workers' must be a whole number from 1 to \d+ \(4 × the \d+ cores Node.js sees\), instead got 'many' \(GRACEFUL_ERR_CLUSTER_FLAG\)/)
   t.match(bad.stderr, /usage: graceful-cluster/)
   t.equal(bad.stdout, '')
+  const many = spawnSync(process.execPath, [DIST_BIN, '--workers', '1000000', APP], { env, encoding: 'utf8' })
+  t.equal(many.status, 2, 'a million workers: refused before any fork')
+  t.match(many.stderr, /'--workers' must be a whole number from 1 to \d+ .*instead got '1000000' \(GRACEFUL_ERR_CLUSTER_FLAG\)/)
+  t.equal(many.stdout, '')
+  const missing = spawnSync(process.execPath, [DIST_BIN, '--workers', '1', 'dist/no-such-app.js'], { env, encoding: 'utf8' })
+  t.equal(missing.status, 2, 'an app that does not exist: refused before any fork')
+  t.match(missing.stderr, /^graceful-cluster: the app 'dist\/no-such-app\.js' does not exist: node would look for \/.*\/dist\/no-such-app\.js .*\(GRACEFUL_ERR_CLUSTER_APP\)/)
+  t.equal(missing.stdout, '', 'no supervisor started')
 })
 
 /** Processes whose parent is `ppid`. */

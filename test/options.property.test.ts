@@ -7,6 +7,9 @@
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import Fastify from 'fastify'
+import { accessSync, constants, lstatSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join, resolve } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import {
   Graceful, SIGNALS, describe, resolveOptions, resolveRouteOptions, type ErrorCode, type GracefulOptions, type ResolvedOptions
@@ -76,9 +79,34 @@ const onlyKeys = (o: Record<string, unknown>, keys: string[]): boolean => Object
 const FATAL = new Set(['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL'])
 const signalArb = (safe: boolean) => fc.constantFrom(...SIGNALS.filter((s) => !safe || !FATAL.has(s)))
 
+/** A folder only we can write: pid files in it are valid. */
+const PID_DIR = mkdtempSync(join(tmpdir(), 'graceful-property-'))
+t.teardown(() => rmSync(PID_DIR, { recursive: true, force: true }))
+
+/**
+ * The README's rule for `restart.pidFile` ("Zero-downtime restart"): a file path (no NUL byte, not a
+ * directory, a name of at most 234 bytes) in an existing directory this process can write and that is not
+ * world-writable without the sticky bit.
+ */
+function pidFileWorks (file: string): boolean {
+  const name = basename(file)
+  if (file.includes('\0') || file.endsWith('/') || name === '.' || name === '..' || Buffer.byteLength(name) > 234) return false
+  const dir = dirname(resolve(file))
+  try {
+    const mode = statSync(dir).mode
+    if (!statSync(dir).isDirectory() || ((mode & 0o002) !== 0 && (mode & 0o1000) === 0)) return false
+    accessSync(dir, constants.W_OK | constants.X_OK)
+    return lstatSync(file, { throwIfNoEntry: false })?.isDirectory() !== true
+  } catch {
+    return false
+  }
+}
+
 interface Domain {
   option: string
   code: ErrorCode
+  /** A code other than `code` for some values outside the domain. */
+  codeOf?: (v: unknown) => ErrorCode | undefined
   /** Inside the domain. */
   valid: (safe: boolean) => fc.Arbitrary<unknown>
   /** Values of the right shape with wrong parts: near misses that anyValue seldom makes. */
@@ -94,6 +122,13 @@ const isLogger = (v: unknown): boolean => {
   if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return false
   const l = v as Record<string, unknown>
   return isFn(l.info) && isFn(l.warn) && isFn(l.error)
+}
+
+/** `{ signal?, timeout?, pidFile? }` with a known signal, a timeout in range and a non-empty string pidFile. */
+function isRestartShape (v: unknown): v is Record<string, unknown> {
+  return isPlainObject(v) && onlyKeys(v, ['signal', 'timeout', 'pidFile']) &&
+    (unset(v, 'signal') || (SIGNALS as readonly unknown[]).includes(v.signal)) && (unset(v, 'timeout') || isMs(v.timeout, 1)) &&
+    (unset(v, 'pidFile') || (typeof v.pidFile === 'string' && v.pidFile.length > 0))
 }
 
 const DOMAINS: Domain[] = [
@@ -183,13 +218,17 @@ const DOMAINS: Domain[] = [
   {
     option: 'restart',
     code: 'GRACEFUL_ERR_RESTART',
+    // A pid file that cannot work is GRACEFUL_ERR_PID_FILE, once the rest of the value is right.
+    codeOf: (v) => isRestartShape(v) ? 'GRACEFUL_ERR_PID_FILE' : undefined,
     valid: (safe) => fc.oneof(fc.boolean(), fc.record({
-      signal: signalArb(safe), timeout: msArb(1), pidFile: fc.string({ minLength: 1 }).map((s) => `/nonexistent/graceful-property/${s}`)
+      signal: signalArb(safe), timeout: msArb(1), pidFile: fc.stringMatching(/^[\w-][\w.-]{0,39}$/).map((s) => join(PID_DIR, s))
     }, { requiredKeys: [] })),
-    near: fc.record({ signal: fc.oneof(fc.string(), anyValue), timeout: anyValue, pidFile: anyValue }, { requiredKeys: [] }),
-    isValid: (v) => typeof v === 'boolean' || (isPlainObject(v) && onlyKeys(v, ['signal', 'timeout', 'pidFile']) &&
-      (unset(v, 'signal') || (SIGNALS as readonly unknown[]).includes(v.signal)) && (unset(v, 'timeout') || isMs(v.timeout, 1)) &&
-      (unset(v, 'pidFile') || (typeof v.pidFile === 'string' && v.pidFile.length > 0))),
+    near: fc.record({
+      signal: fc.oneof(fc.string(), anyValue),
+      timeout: anyValue,
+      pidFile: fc.oneof(anyValue, fc.string().map((s) => join(PID_DIR, s)), fc.constantFrom('/nonexistent/app.pid', `${PID_DIR}/`, PID_DIR, 'a\0b'))
+    }, { requiredKeys: [] }),
+    isValid: (v) => typeof v === 'boolean' || (isRestartShape(v) && (unset(v, 'pidFile') || pidFileWorks(v.pidFile as string))),
     resolved: (r) => r.restart,
     expected: (v) => {
       if (v === false) return null
@@ -319,7 +358,7 @@ for (const entry of ENTRIES) {
         await holds(t, `every ${d.option} outside the domain is rejected`, outside, entry.runs, async (v) => {
           const outcome = await entry.create({ signals: false, [d.option]: v })
           if (!('err' in outcome)) return { message: `accepted ${describe(v)} as ${describe(d.resolved(outcome.resolved))}` }
-          const wrong = wrongError(outcome.err, d.code, `'${d.option}'`, v)
+          const wrong = wrongError(outcome.err, d.codeOf?.(v) ?? d.code, `'${d.option}'`, v)
           return wrong === undefined ? undefined : { message: wrong }
         })
       })

@@ -7,6 +7,7 @@
 // /proc to tell an unreaped zombie from a live process), always with a bound.
 import t, { type Test } from 'tap'
 import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs'
 import { Agent, request, type IncomingHttpHeaders } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -25,7 +26,7 @@ const DRAIN_BOUND_MS = 15_000
 // The acceptance scenario's own pacing: load runs this long between restarts.
 const LOAD_BETWEEN_RESTARTS_MS = 2_000
 
-const FIXTURE_ENV_KEYS = ['PORT', 'ADMIN_PORT', 'PID_FILE', 'RESTART_TIMEOUT', 'FAIL_ONCE_FILE', 'NEVER_READY_FILE',
+const FIXTURE_ENV_KEYS = ['PORT', 'ADMIN_PORT', 'PID_FILE', 'RESTART_TIMEOUT', 'FAIL_ONCE_FILE', 'NEVER_READY_FILE', 'HOLD_FILE',
   'GRACEFUL_RESTART_FDS', 'GRACEFUL_RESTART_PARENT', 'LISTEN_FDS', 'LISTEN_PID', 'pm_id']
 
 t.setTimeout(600_000)
@@ -457,6 +458,31 @@ for (const adapter of ADAPTERS) {
       t.same(result.failures, [], 'zero failed requests')
       t.same([...result.pids.keys()], [family.pid])
       await family.stop(t)
+    })
+
+    t.test('SIGTERM while the successor starts up stops both: no orphan keeps the socket, the pid file names the old process, nothing is thrown', async (t) => {
+      const dir = tempDir(t)
+      const hold = join(dir, 'hold')
+      const { family } = await start(t, adapter, { HOLD_FILE: hold }, dir)
+      writeFileSync(hold, '')
+      process.kill(family.pid, 'SIGHUP')
+      const started = await family.waitLog('graceful: successor started', { from: family.pid })
+      const successor = started.data?.pid as number
+      await family.waitLog('fixture: holding', { from: successor })
+      const exited = once(family.proc, 'exit')
+      process.kill(family.pid, 'SIGTERM')
+      const [code] = await bounded(exited, 'the old process exiting')
+      t.equal(code, 0, 'the old process exits 0: its own shutdown was clean')
+      // Were the successor still there, this is where it would go on: listen on the socket it inherited, name
+      // itself in the pid file, and throw ERR_IPC_CHANNEL_CLOSED telling its predecessor it is ready.
+      try {
+        process.kill(successor, 'SIGUSR2')
+      } catch {}
+      await gone(successor)
+      t.same(family.living(), [], 'nothing of the family is left')
+      t.equal(family.servingPid(), family.pid, 'the pid file still names the old process')
+      t.match(family.logged('graceful: restart failed', family.pid), [{ data: { pid: successor, reason: 'the shutdown started (SIGTERM) before the successor was ready' } }])
+      t.notMatch(family.output, /ERR_IPC_CHANNEL_CLOSED|uncaught/i, 'nothing was thrown')
     })
 
     t.test('two SIGHUPs in a row start exactly one successor, and never more than two generations run', async (t) => {

@@ -1,5 +1,5 @@
 import { createError, describe } from '@graceful/core'
-import { MAX_MS, jsonLogger, type SuperviseOptions } from './options.js'
+import { MAX_MS, jsonLogger, maxWorkers, workersRange, type SuperviseOptions } from './options.js'
 import { supervise, type Supervisor } from './supervisor.js'
 
 export const USAGE = `usage: graceful-cluster [--workers N] [--ready-timeout ms] [--kill-timeout ms] app.js [args…]
@@ -8,16 +8,16 @@ Runs N copies of app.js (default: one per core) on node:cluster. The app uses @g
 @graceful/express, which report each worker ready and drain it when told.
   SIGHUP           roll: start a new worker, wait until it is ready, drain an old one; one at a time
   SIGTERM, SIGINT  drain every worker; exit 0 when all exited cleanly, else 1; a second signal kills them
-  --workers N          workers to run (default: os.availableParallelism())
+  --workers N          workers to run (default: os.availableParallelism(); at most 4 times that)
   --ready-timeout ms   a new worker not ready by then fails the roll (default: 60000)
   --kill-timeout ms    a worker told to drain and still running by then is killed (default: 30000)
 `
 
 const MS = `a whole number of ms from 1 to ${MAX_MS}`
 const FLAGS = {
-  '--workers': { option: 'workers', what: 'a whole number >= 1', max: Number.MAX_SAFE_INTEGER },
-  '--ready-timeout': { option: 'readyTimeout', what: MS, max: MAX_MS },
-  '--kill-timeout': { option: 'killTimeout', what: MS, max: MAX_MS }
+  '--workers': { option: 'workers', what: workersRange, max: maxWorkers },
+  '--ready-timeout': { option: 'readyTimeout', what: () => MS, max: () => MAX_MS },
+  '--kill-timeout': { option: 'killTimeout', what: () => MS, max: () => MAX_MS }
 } as const
 
 export type ParsedArgs = { help: true } | { help: false, options: SuperviseOptions }
@@ -43,8 +43,8 @@ export function parseArgs (argv: readonly string[]): ParsedArgs {
     if (flag === undefined) throw createError('GRACEFUL_ERR_CLUSTER_FLAG_UNKNOWN', [arg])
     const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
     // Digits only: Number('') is 0, Number('1e3') is 1000, Number(' 2') is 2; none of them is what was meant.
-    if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1 || Number(value) > flag.max) {
-      throw createError('GRACEFUL_ERR_CLUSTER_FLAG', [name, flag.what, value ?? '(nothing)'])
+    if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1 || Number(value) > flag.max()) {
+      throw createError('GRACEFUL_ERR_CLUSTER_FLAG', [name, flag.what(), value ?? '(nothing)'])
     }
     options[flag.option] = Number(value)
   }

@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
+import { join, resolve } from 'node:path'
 import { createError, describe, type Logger } from '@graceful/core'
 
 export interface SuperviseOptions {
@@ -6,7 +8,7 @@ export interface SuperviseOptions {
   exec: string
   /** The app's arguments (`process.argv.slice(2)` in a worker). @default [] */
   args?: string[]
-  /** Workers to keep running. @default os.availableParallelism() */
+  /** Workers to keep running, at most 4 × os.availableParallelism(). @default os.availableParallelism() */
   workers?: number
   /** ms a new worker has to report ready (listening) before it counts as failed. @default 60000 */
   readyTimeout?: number
@@ -42,6 +44,36 @@ export const CLUSTER_DEFAULTS = {
   killTimeout: 30_000
 } as const
 
+/**
+ * The most workers a supervisor runs: 4 per core. Past the cores, more workers only compete for the CPU
+ * (each already has its own event loop and libuv thread pool for I/O); each is a whole Node.js process
+ * (tens of MB resident), so a slip of the keyboard (`--workers 1000000`) would fork until memory or
+ * process ids ran out. Four per core leaves room for apps that block on synchronous work.
+ */
+export function maxWorkers (): number {
+  return 4 * availableParallelism()
+}
+
+/** What `workers` must be, for error messages. */
+export function workersRange (): string {
+  return `a whole number from 1 to ${maxWorkers()} (4 × the ${availableParallelism()} cores Node.js sees)`
+}
+
+/**
+ * The file node would run for `exec` (resolved from the working directory, as node:cluster forks it), or
+ * a coded TypeError: a missing app is a typo to report at start-up, not a crash of every worker.
+ */
+export function resolveApp (exec: string): string {
+  const path = resolve(exec)
+  try {
+    // CommonJS resolution is how node finds its main script: the file, the file with .js, .json or .node,
+    // a folder's package.json main or index.js.
+    return createRequire(join(process.cwd(), 'graceful-cluster.js')).resolve(path)
+  } catch {
+    throw createError('GRACEFUL_ERR_CLUSTER_APP', [exec, path])
+  }
+}
+
 const NAMES = ['exec', 'args', 'workers', 'readyTimeout', 'killTimeout', 'execArgv', 'env', 'logger', 'signals', 'silent']
 // setTimeout fires at once for anything above 2^31 - 1 ms.
 export const MAX_MS = 2 ** 31 - 1
@@ -75,7 +107,7 @@ export function resolveSuperviseOptions (input: unknown): ResolvedSuperviseOptio
   const args = pick(input, 'args', [])
   if (!isStrings(args)) throw bad('args', 'an array of strings', args)
   const workers = pick(input, 'workers', availableParallelism())
-  if (!Number.isSafeInteger(workers) || (workers as number) < 1) throw bad('workers', 'a whole number >= 1', workers)
+  if (!Number.isSafeInteger(workers) || (workers as number) < 1 || (workers as number) > maxWorkers()) throw bad('workers', workersRange(), workers)
   const readyTimeout = pick(input, 'readyTimeout', CLUSTER_DEFAULTS.readyTimeout)
   if (!isMs(readyTimeout)) throw bad('readyTimeout', MS, readyTimeout)
   const killTimeout = pick(input, 'killTimeout', CLUSTER_DEFAULTS.killTimeout)
@@ -90,6 +122,8 @@ export function resolveSuperviseOptions (input: unknown): ResolvedSuperviseOptio
   if (typeof signals !== 'boolean') throw bad('signals', 'a boolean', signals)
   const silent = pick(input, 'silent', false)
   if (typeof silent !== 'boolean') throw bad('silent', 'a boolean', silent)
+  // Last: the checks above are about the values as given; this one looks at the disk.
+  resolveApp(exec)
   return {
     exec,
     args: [...args],

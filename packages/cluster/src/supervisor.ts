@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
+import { channel } from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
-import type { Logger } from '@graceful/core'
+import { CHANNELS, type Logger, type RestartMessage } from '@graceful/core'
 import { resolveSuperviseOptions, type ResolvedSuperviseOptions, type SuperviseOptions } from './options.js'
 
 /** Set in every worker's environment; @graceful/core then reports ready and drains when told. */
@@ -16,6 +17,17 @@ export const BACKOFF_RESET_MS = 10_000
 // no socket-activation descriptors.
 const NOT_INHERITED = ['GRACEFUL_RESTART_FDS', 'GRACEFUL_RESTART_PARENT', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']
 const SIGNALS = ['SIGHUP', 'SIGTERM', 'SIGINT'] as const
+
+// The channel @graceful/core publishes in-place restarts on: one place to watch both kinds of restart.
+const restartChannel = channel(CHANNELS.restart)
+
+/** Publishes a roll event when someone listens; with nobody subscribed, nothing is built. */
+function publishRoll (event: 'roll-started' | 'roll-done' | 'roll-failed', reason?: string): void {
+  if (!restartChannel.hasSubscribers) return
+  const message: RestartMessage = { event, pid: process.pid }
+  if (reason !== undefined) message.reason = reason
+  restartChannel.publish(message)
+}
 
 /** `starting` until it reports ready; `draining` once told to drain or shut down (or stopped before it was ready). */
 export type WorkerState = 'starting' | 'ready' | 'draining'
@@ -281,10 +293,12 @@ export class Supervisor extends EventEmitter {
     this.#cancelTimers()
     const old = [...this.#members].filter((m) => m.state === 'ready')
     this.#log.info({ trigger, workers: old.length }, 'graceful-cluster: roll started')
+    publishRoll('roll-started')
     let replaced = 0
     const fail = (reason: string): RollResult => {
       const ms = Math.round(performance.now() - start)
       this.#log.error({ reason, replaced, ms }, 'graceful-cluster: roll failed')
+      publishRoll('roll-failed', reason)
       return { ok: false, reason, replaced, ms }
     }
     for (const previous of old) {
@@ -304,6 +318,7 @@ export class Supervisor extends EventEmitter {
     }
     const ms = Math.round(performance.now() - start)
     this.#log.info({ replaced, ms }, 'graceful-cluster: roll done')
+    publishRoll('roll-done')
     return { ok: true, replaced, ms }
   }
 

@@ -19,6 +19,7 @@ export const codes = {
   GRACEFUL_ERR_LOGGER: { base: TypeError, message: "option 'logger' must be false or an object with info, warn and error functions, instead got '%s'" },
   GRACEFUL_ERR_RESTART: { base: TypeError, message: "option 'restart' must be false, true or { signal?, timeout?, pidFile? }, instead got '%s'" },
   GRACEFUL_ERR_RESTART_SIGNAL: { base: TypeError, message: "option 'restart' restarts on %s, which option 'signals' also names (%s): one signal cannot both restart and shut down; take it out of 'signals' or give 'restart' another signal, instead got '%s'" },
+  GRACEFUL_ERR_PID_FILE: { base: TypeError, message: "option 'restart' has a pidFile that cannot work safely: %s; instead got '%s'" },
   GRACEFUL_ERR_ROUTES: { base: TypeError, message: "option 'routes' must be an object of per-route options keyed by '[METHOD ]/path', instead got '%s'" },
   GRACEFUL_ERR_ROUTE_KEY: { base: TypeError, message: "option 'routes' has a bad key '%s': %s; expected '[METHOD ]/path' in Express path syntax" },
   GRACEFUL_ERR_ROUTE_TABLE_KEY: { base: TypeError, message: "routeTable() has a bad key '%s': %s; expected '[METHOD ]/path' with literal segments, ':name' for one segment and a last '*' for the rest" },
@@ -32,6 +33,7 @@ export const codes = {
   GRACEFUL_ERR_CLUSTER_OPTION: { base: TypeError, message: "graceful-cluster option '%s' must be %s, instead got '%s'" },
   GRACEFUL_ERR_CLUSTER_FLAG: { base: TypeError, message: "graceful-cluster flag '%s' must be %s, instead got '%s'" },
   GRACEFUL_ERR_CLUSTER_FLAG_UNKNOWN: { base: TypeError, message: "graceful-cluster: unknown flag '%s': expected --workers, --ready-timeout, --kill-timeout or --help before the app's path" },
+  GRACEFUL_ERR_CLUSTER_APP: { base: TypeError, message: "graceful-cluster: the app '%s' does not exist: node would look for %s (a file, with .js, .json or .node added, or a folder's package.json main or index.js)" },
   GRACEFUL_ERR_CLUSTER_NO_APP: { base: TypeError, message: "graceful-cluster: no app to run, instead got '%s': graceful-cluster [--workers N] [--ready-timeout ms] [--kill-timeout ms] app.js [args…]" }
 } as const
 

@@ -5,9 +5,9 @@ import { createError, describe } from './errors.js'
 import { createHook, runHook, type Hook, type HookFn, type HookOptions, type HookResult } from './hooks.js'
 import { safeLogger } from './log.js'
 import { resolveOptions, type GracefulOptions, type Logger, type ResolvedOptions, type ResolvedRouteOptions } from './options.js'
-import { firstListening, registerRestart, unregisterRestart } from './restart.js'
+import { firstListening, registerRestart, restartShutdown, unregisterRestart } from './restart.js'
 import { register, unregister } from './signals.js'
-import { joinSupervisor, supervisedListened, supervisedServer } from './supervised.js'
+import { joinSupervisor, supervisedListened, supervisedLogger, supervisedServer } from './supervised.js'
 import { Tracker, abortError } from './tracker.js'
 import type { Phase, ShutdownReport, Stats } from './types.js'
 
@@ -71,7 +71,8 @@ export class Graceful {
   constructor (options?: GracefulOptions, integration: Integration = {}) {
     this.options = resolveOptions(options, integration.allow)
     this.#integration = integration
-    this.log = safeLogger(this.options.logger ?? (this.options.logger === null ? silent : integration.logger ?? silent))
+    // A graceful-cluster worker's lines say which worker wrote them.
+    this.log = safeLogger(supervisedLogger(this.options.logger ?? (this.options.logger === null ? silent : integration.logger ?? silent)))
     const engine = this
     this.#tracker = new Tracker({
       get timeout () { return engine.options.timeout },
@@ -281,6 +282,8 @@ export class Graceful {
     const o = this.options
     const hooks: HookResult[] = []
     this.#reason = reason
+    // A restart still on its way is off: its successor is stopped, or (in a successor) the handover abandoned.
+    if (o.restart !== null) restartShutdown(this, reason)
     // A restart drain has no lame-duck time: the successor already serves the same address.
     const ms = this.drainMode === 'restart' ? 0 : o.delay
     this.#tracker.begin(ms)

@@ -1,3 +1,5 @@
+import { accessSync, constants, lstatSync, statSync } from 'node:fs'
+import { basename, dirname, resolve as resolvePath } from 'node:path'
 import { createError, describe } from './errors.js'
 
 /** A pino-style logger: `log.info({ inFlight }, 'draining')`. */
@@ -230,6 +232,8 @@ function resolve (input: unknown, extra: readonly string[]): ResolvedOptions {
     if (signals !== false && (signals as string[]).includes(signal as string)) {
       throw createError('GRACEFUL_ERR_RESTART_SIGNAL', [signal, describe(signals), describe(restart)])
     }
+    const problem = pidFile === undefined ? null : pidFileProblem(pidFile as string)
+    if (problem !== null) throw createError('GRACEFUL_ERR_PID_FILE', [problem, describe(restart)])
     resolvedRestart = { signal: signal as NodeJS.Signals, timeout, pidFile: (pidFile ?? null) as string | null }
   }
 
@@ -245,6 +249,40 @@ function resolve (input: unknown, extra: readonly string[]): ResolvedOptions {
     logger: logger === false ? null : logger as Logger | undefined,
     restart: resolvedRestart
   }
+}
+
+/** Random bytes in the name of the pid file's temp file (restart.ts), written in hex. */
+export const PID_TMP_RANDOM_BYTES = 8
+// NAME_MAX on Linux and macOS, less what the temp file's name adds: '.', the random part, '.tmp'.
+const PID_FILE_NAME_MAX = 255 - (1 + 2 * PID_TMP_RANDOM_BYTES + 4)
+
+/**
+ * Why a pid file path cannot work, or is unsafe, or null. The file itself may be missing (it is written once
+ * the servers listen); its directory must exist, be writable by this process, and be changeable by nobody
+ * else: in a world-writable directory without the sticky bit (/tmp has it) another user could replace the
+ * file between our write and a later `kill -HUP $(cat pidfile)`.
+ */
+export function pidFileProblem (file: string): string | null {
+  if (file.includes('\0')) return 'it contains a NUL byte'
+  const name = basename(file)
+  if (file.endsWith('/') || name === '.' || name === '..') return 'it names a directory, not a file'
+  if (Buffer.byteLength(name) > PID_FILE_NAME_MAX) return `its file name is ${Buffer.byteLength(name)} bytes long, more than the ${PID_FILE_NAME_MAX} that fit beside its temp file's`
+  const dir = dirname(resolvePath(file))
+  try {
+    const st = statSync(dir)
+    if (!st.isDirectory()) return `'${dir}' is not a directory`
+    if (process.platform !== 'win32' && (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) {
+      return `its directory '${dir}' is world-writable without the sticky bit: another user could replace the file`
+    }
+    accessSync(dir, constants.W_OK | constants.X_OK)
+    // A symlink is fine (the rename replaces it); a directory cannot be replaced by a file.
+    if (lstatSync(file, { throwIfNoEntry: false })?.isDirectory() === true) return 'it is a directory'
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return `its directory '${dir}' does not exist`
+    return `its directory '${dir}' cannot be used by this process (${String(code)})`
+  }
+  return null
 }
 
 function isLogger (value: unknown): value is Logger {

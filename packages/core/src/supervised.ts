@@ -75,6 +75,18 @@ function boot (): State {
   return s
 }
 
+/**
+ * The logger a supervised instance logs through: every line names the process and the worker (node:cluster's
+ * id, as the supervisor's own lines do), so the reports of workers that share one stdout can be told apart.
+ * Outside graceful-cluster it is `log` itself. A field of the line's own with the same name wins.
+ */
+export function supervisedLogger (log: Logger): Logger {
+  if (!state.active) return log
+  const tags = { pid: process.pid, worker: (cluster.worker as NonNullable<typeof cluster.worker>).id }
+  const at = (level: keyof Logger) => (obj: object, msg?: string): void => { log[level]({ ...tags, ...obj }, msg) }
+  return { info: at('info'), warn: at('warn'), error: at('error') }
+}
+
 /** A graceful instance was created in this process. */
 export function joinSupervisor (member: SupervisedMember, waitsForListened: boolean): void {
   if (!state.active) return
@@ -131,6 +143,14 @@ async function stop (s: State, drain: boolean, reason: string): Promise<void> {
   const reports = await Promise.all([...s.members.keys()].map((m) =>
     drain && m.phase === 'serving' ? m.restartDrain() : m.shutdown(reason)))
   const code = Math.max(0, ...reports.map((r) => r.exitCode))
+  // The shutdown is over and has taken its signal handlers along: a SIGINT or SIGTERM now (the terminal's
+  // Ctrl+C, whose message from the supervisor came first) would kill us by default and make a clean exit
+  // look like a crash. We are exiting: it has nothing left to do.
+  const ignore = (signal: NodeJS.Signals): void => {
+    for (const m of s.members.keys()) m.log.info({ signal }, 'graceful: signal ignored, the shutdown is over and this worker exits')
+  }
+  process.on('SIGINT', ignore)
+  process.on('SIGTERM', ignore)
   // The primary may have handed us connections before it saw our listeners close; they are still on their
   // way down the IPC channel, and Node's cluster hands them to another worker only once we have refused
   // them. Exiting first would leave them hanging. The channel is ordered: once the supervisor has answered
