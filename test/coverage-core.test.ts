@@ -661,3 +661,11 @@ t.test('an HTTP/2 app that answers \'stream\' events itself is drained by its se
   t.equal(body, 'first last')
   t.match(await bounded(shutdown, 'shutdown'), { destroyedSockets: 0, timedOut: false, exitCode: 0 })
 })
+
+t.test('a restart drain logs the lame-duck time it takes: none, whatever `delay` says', async (t) => {
+  const logs: LogEntry[] = []
+  const g = new Graceful({ signals: false, logger: captureLogger(logs), delay: 1000 })
+  const report = await bounded(g.restartDrain(), 'the restart drain')
+  t.match(logs.find((l) => l.msg === 'graceful: shutdown started')?.obj, { reason: 'restart', delay: 0 })
+  t.equal(report.reason, 'restart')
+})
