@@ -3,7 +3,8 @@
 import t, { type Test } from 'tap'
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
@@ -216,7 +217,10 @@ t.test('examples', { jobs: JOBS }, async (t) => {
   })
 
   t.test('systemd: SIGTERM (systemctl stop) drains and exits 0 with the report', async (t) => {
-    const { child, port } = await start(t, 'systemd')
+    // systemd makes /run/graceful-app (RuntimeDirectory=); here the pid file goes to a folder of the test's.
+    const dir = mkdtempSync(join(tmpdir(), 'graceful-systemd-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const { child, port } = await start(t, 'systemd', { PID_FILE: join(dir, 'app.pid') })
     t.match(await get(port, '/'), { status: 200, body: /"hello":"world"/ })
     child.kill('SIGTERM')
     const report = await cleanExit(t, child)
