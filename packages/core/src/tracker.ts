@@ -503,7 +503,8 @@ export class Tracker {
       /* c8 ignore next */
       if (res.headersSent || res.writableEnded || res.destroyed) return
       // The last request on its connection is told to close; one a pipelined request has followed is not.
-      const last = t.socket === null ? null : lastParsed(t.socket)
+      // (On HTTP/2, req.socket is the session's proxy, with no parser: the answer is last, and says nothing.)
+      const last = lastParsed(req.socket)
       this.#host.reject(req, res, last === null || last === req)
     }
     // A body still on its way is read first: answering and closing before it has arrived would make the
