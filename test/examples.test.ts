@@ -1,7 +1,6 @@
 // The deployment recipes (examples/*/app.ts, docs/recipes.md) as users would run them: each is forked,
 // sent real requests and a real SIGTERM, and must exit 0 with its report.
 import t, { type Test } from 'tap'
-import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,113 +10,22 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { connect } from 'node:net'
 import WebSocket from 'ws'
 import { GRACE_MARGIN_MS, checkGracePeriod, requiredGracePeriodMs } from '../examples/kubernetes/grace-period.js'
-import { FIXTURE_EXEC_ARGV, fixtureEnv } from './helpers/fork.js'
+import { Example } from './helpers/example.js'
 import type { ShutdownReport } from '@graceful/core'
 
 // Generous: a forked child compiles TypeScript on a loaded 2-core machine. Only proves "no hang".
 const BOUND_MS = 20_000
 
-const CHILD_ENV = fixtureEnv({ HOST: '127.0.0.1', PORT: '0' })
-
 const JOBS = 3
 t.setTimeout(180_000)
-
-interface Exit {
-  code: number | null
-  signal: NodeJS.Signals | null
-  /** ms from kill() to the exit. */
-  ms: number
-}
 
 /** A report as the child logged it. */
 type Report = ShutdownReport
 
-class Child {
-  readonly proc: ChildProcess
-  readonly ready: Promise<number>
-  readonly exited: Promise<Exit>
-  /** stdout and stderr, interleaved as they arrive. */
-  output = ''
-  #waiters: Array<() => void> = []
-  #mark = performance.now()
-  #closed = false
-
+/** An example by its folder under examples/ (its app.ts). */
+class Child extends Example {
   constructor (example: string, env: NodeJS.ProcessEnv) {
-    this.proc = fork(new URL(`../examples/${example}/app.ts`, import.meta.url), [], {
-      execArgv: FIXTURE_EXEC_ARGV,
-      env: { ...CHILD_ENV, ...env },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc']
-    })
-    for (const stream of [this.proc.stdout, this.proc.stderr]) {
-      stream?.setEncoding('utf8').on('data', (chunk: string) => {
-        this.output += chunk
-        this.#wake()
-      })
-    }
-    this.exited = new Promise((resolve) => {
-      // 'close' comes after 'exit' and after stdout and stderr have ended: the output is complete.
-      this.proc.on('close', (code, signal) => {
-        this.#closed = true
-        resolve({ code, signal, ms: performance.now() - this.#mark })
-        this.#wake()
-      })
-    })
-    this.ready = new Promise((resolve, reject) => {
-      this.proc.on('message', (m: { port?: unknown }) => {
-        if (typeof m.port === 'number') resolve(m.port)
-      })
-      this.exited.then(() => reject(new Error(`${example} ended before it listened; output:\n${this.output}`)))
-    })
-  }
-
-  get alive (): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null
-  }
-
-  #wake (): void {
-    for (const w of this.#waiters.splice(0)) w()
-  }
-
-  /** Resolves once the output holds `pattern`; rejects, with the output, if the child ends first. */
-  waitFor (pattern: RegExp): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const test = (): void => {
-        if (pattern.test(this.output)) return resolve()
-        if (this.#closed) return reject(new Error(`child ended before output matching ${pattern}; output:\n${this.output}`))
-        this.#waiters.push(test)
-      }
-      test()
-    })
-  }
-
-  kill (signal: NodeJS.Signals): void {
-    this.#mark = performance.now()
-    this.proc.kill(signal)
-  }
-
-  /** Reports of every 'graceful: shutdown complete' log line (pino JSON on Fastify, console line on Express). */
-  reports (): Report[] {
-    const reports: Report[] = []
-    for (const l of this.output.split('\n')) {
-      if (l.startsWith('{')) {
-        const entry = JSON.parse(l) as { msg?: string, report?: Report }
-        if (entry.msg?.startsWith('graceful: shutdown complete') === true) reports.push(entry.report as Report)
-        continue
-      }
-      const m = /^graceful: shutdown complete(?:, not clean)? (\{.*\})$/.exec(l)
-      if (m !== null) reports.push((JSON.parse(m[1] as string) as { report: Report }).report)
-    }
-    return reports
-  }
-
-  /** Pino log entries (Fastify examples). */
-  entries (): Array<{ level: number, msg: string } & Record<string, unknown>> {
-    return this.output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
-  }
-
-  /** Lines that contain `text`, in order. */
-  logged (text: string): string[] {
-    return this.output.split('\n').filter((l) => l.includes(text))
+    super(`${example}/app.ts`, env)
   }
 }
 

@@ -93,6 +93,16 @@ export class Example {
     return reports
   }
 
+  /** Pino log entries (Fastify examples). */
+  entries (): Array<{ level: number, msg: string } & Record<string, unknown>> {
+    return this.output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+  }
+
+  /** Lines that contain `text`, in order. */
+  logged (text: string): string[] {
+    return this.output.split('\n').filter((l) => l.includes(text))
+  }
+
   /** Lines that start with one of `prefixes` ('app: ', 'nest: '), in order, without the prefix's colon. */
   lines (...prefixes: string[]): string[] {
     return this.output.split('\n').filter((l) => prefixes.some((p) => l.startsWith(p)))
