@@ -6,7 +6,7 @@ import http from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { graceful } from '@graceful/fastify'
 import { captureLogger, deferred, Holds, portOf, type LogEntry } from './helpers/harness.js'
-import { get, RawConnection } from './helpers/http-lite.js'
+import { get, RawConnection, type RawRes } from './helpers/http-lite.js'
 import { settleWithin } from './helpers/bounded.js'
 import { until } from './helpers/drain.js'
 
@@ -141,6 +141,29 @@ t.test('app.close() from an afterDrain hook (as NestJS does) closes Fastify at o
   t.same(report.hooks.map((h) => [h.name, h.error]), [['nest.close', undefined], ['fastify.close', undefined]])
 })
 
+/**
+ * Sends each of `ask` as a late request during the drain, each on a connection of its own that holds a
+ * request (`GET /hold/<n>`) from before, so it arrives on an open connection; resolves with their answers.
+ * The app has the `/hold/:id` route on `holds`, and `draining` resolves as the drain starts.
+ */
+async function lateAnswers (t: Test, app: FastifyInstance, holds: Holds, draining: Promise<void>, ask: string[]): Promise<Array<RawRes | undefined>> {
+  const ids = ask.map((_, i) => `late-${i}`)
+  t.teardown(() => { for (const id of ids) holds.release(id) })
+  const connections = ask.map(() => new RawConnection(portOf(app.server)))
+  t.teardown(() => { for (const c of connections) c.destroy() })
+  for (const [i, c] of connections.entries()) c.write(get(`/hold/${ids[i] as string}`))
+  for (const id of ids) await holds.entered(id)
+  const shutdown = app.graceful.shutdown()
+  await draining
+  for (const [i, c] of connections.entries()) c.write(ask[i] as string)
+  // Each pipelined behind its held request: read before the held ones end, so they are answered.
+  await until(() => app.graceful.stats().inFlight === 2 * ask.length, 'the late requests arriving')
+  for (const id of ids) holds.release(id)
+  const answers = await Promise.all(connections.map(async (c) => (await c.responses(2))[1]))
+  await bounded(shutdown, 'shutdown()')
+  return answers
+}
+
 t.test('late requests find their route\'s options the way Fastify routes them: constraints, trailing-slash twins', async (t) => {
   const logs: LogEntry[] = []
   const draining = deferred()
@@ -155,25 +178,12 @@ t.test('late requests find their route\'s options the way Fastify routes them: c
   app.get('/twin', serve, async () => 'twin')
   app.get('/twin/', async () => 'twin with a slash')
   await app.listen({ port: 0, host: '127.0.0.1' })
-  const ids = ['a', 'b', 'c', 'd']
-  t.teardown(async () => { for (const id of ids) holds.release(id); await app.close() })
-  const port = portOf(app.server)
+  t.teardown(() => app.close())
   // The last: a URL find-my-way cannot decode (a bad escape in a parameter) is no route's, so it gets the defaults.
-  const ask = ['GET /host HTTP/1.1\r\nHost: admin.local\r\n\r\n', 'GET /host HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', get('/twin'), get('/hold/%zz')]
-  const connections = ask.map(() => new RawConnection(port))
-  t.teardown(() => { for (const c of connections) c.destroy() })
-  for (const [i, c] of connections.entries()) c.write(get(`/hold/${ids[i] as string}`))
-  for (const id of ids) await holds.entered(id)
-  const shutdown = app.graceful.shutdown()
-  await draining.promise
-  for (const [i, c] of connections.entries()) c.write(ask[i] as string)
-  // Each pipelined behind its held request: read before the held ones end, so they are answered.
-  await until(() => app.graceful.stats().inFlight === 8, 'the four late requests arriving')
-  for (const id of ids) holds.release(id)
-  const answers = await Promise.all(connections.map(async (c) => (await c.responses(2))[1]))
+  const answers = await lateAnswers(t, app, holds, draining.promise,
+    ['GET /host HTTP/1.1\r\nHost: admin.local\r\n\r\n', 'GET /host HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', get('/twin'), get('/hold/%zz')])
   t.same(answers.map((r) => [r?.status, r?.body]), [[200, 'admin'], [503, answers[1]?.body], [200, 'twin'], [503, answers[3]?.body]],
     'the host-constrained route is served for its host only; the first of two trailing-slash twins decides; a bad URL gets the defaults')
-  await bounded(shutdown, 'shutdown()')
 })
 
 t.test('custom constraint strategies: a synchronous one decides late requests as Fastify routes them; an asynchronous one is left out of the lookup', async (t) => {
@@ -191,7 +201,7 @@ t.test('custom constraint strategies: a synchronous one decides late requests as
   })
   const draining = deferred()
   const holds = new Holds()
-  const app = Fastify({ logger: false, constraints: { tenant: strategy('tenant', false), slow: strategy('slow', true) } as never })
+  const app = Fastify({ logger: false, routerOptions: { constraints: { tenant: strategy('tenant', false), slow: strategy('slow', true) } as never } })
   await app.register(graceful, { signals: false, logger: { info: (_o: object, msg?: string) => { if (msg === 'graceful: draining') draining.resolve() }, warn () {}, error () {} } })
   const serve = { config: { graceful: { serveDuringDrain: true } } }
   app.get('/hold/:id', async (request) => { await holds.hold((request.params as { id: string }).id); return 'released' })
@@ -199,20 +209,9 @@ t.test('custom constraint strategies: a synchronous one decides late requests as
   app.get('/t', async () => 'other tenants')
   app.get('/slow', { ...serve, constraints: { slow: 'x' } }, async () => 'slow x')
   await app.listen({ port: 0, host: '127.0.0.1' })
-  const ids = ['a', 'b', 'c']
-  t.teardown(async () => { for (const id of ids) holds.release(id); await app.close() })
-  const ask = ['GET /t HTTP/1.1\r\nHost: x\r\nX-Tenant: a\r\n\r\n', 'GET /t HTTP/1.1\r\nHost: x\r\nX-Tenant: b\r\n\r\n', 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: x\r\n\r\n']
-  const connections = ask.map(() => new RawConnection(portOf(app.server)))
-  t.teardown(() => { for (const c of connections) c.destroy() })
-  for (const [i, c] of connections.entries()) c.write(get(`/hold/${ids[i] as string}`))
-  for (const id of ids) await holds.entered(id)
-  const shutdown = app.graceful.shutdown()
-  await draining.promise
-  for (const [i, c] of connections.entries()) c.write(ask[i] as string)
-  await until(() => app.graceful.stats().inFlight === 6, 'the three late requests arriving')
-  for (const id of ids) holds.release(id)
-  const answers = await Promise.all(connections.map(async (c) => (await c.responses(2))[1]))
+  t.teardown(() => app.close())
+  const answers = await lateAnswers(t, app, holds, draining.promise,
+    ['GET /t HTTP/1.1\r\nHost: x\r\nX-Tenant: a\r\n\r\n', 'GET /t HTTP/1.1\r\nHost: x\r\nX-Tenant: b\r\n\r\n', 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: x\r\n\r\n'])
   t.same(answers.map((r) => r?.status), [200, 503, 200])
   t.equal(answers[2]?.body, 'slow x')
-  await bounded(shutdown, 'shutdown()')
 })
