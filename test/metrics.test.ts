@@ -1,29 +1,11 @@
 // The metrics recipes (examples/prometheus, examples/opentelemetry) as users would run them: forked, scraped
-// or exported from, sent a real SIGTERM with a request in flight.
-//
-// Both read graceful.stats() and the diagnostics channels, which the engine of issue 12 adds: until then
-// the tests are `todo` (not run), decided by asking the engine, so they turn real when it lands.
+// or exported from, sent a real SIGTERM with a request in flight. Both read graceful.stats() and the
+// diagnostics channels.
 import t from 'tap'
-import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { CHANNELS, Graceful } from '@graceful/core'
 import { keepAliveAgent, request } from './helpers/client.js'
 import { cleanExit, get, startExample } from './helpers/example.js'
 
 t.setTimeout(60_000)
-
-async function engineReady (): Promise<boolean> {
-  if (typeof (Graceful.prototype as { stats?: unknown }).stats !== 'function') return false
-  let seen = 0
-  const count = (): void => { seen++ }
-  subscribe(CHANNELS.report, count)
-  try {
-    await new Graceful({ signals: false, logger: false }).shutdown()
-  } finally {
-    unsubscribe(CHANNELS.report, count)
-  }
-  return seen > 0
-}
-const WAITS_FOR_ENGINE = await engineReady() ? false : 'waits for the engine (issue 12): stats() and the diagnostics channels'
 
 /** A sample's value in a Prometheus text exposition. */
 function sample (body: string, name: string): number | undefined {
@@ -31,7 +13,7 @@ function sample (body: string, name: string): number | undefined {
   return m === null ? undefined : Number(m[1])
 }
 
-t.test('prometheus: /metrics shows the phase, the requests in flight and the connections, during the drain too', { todo: WAITS_FOR_ENGINE }, async (t) => {
+t.test('prometheus: /metrics shows the phase, the requests in flight and the connections, during the drain too', async (t) => {
   const { child, port } = await startExample(t, 'prometheus/app.ts')
   const agent = keepAliveAgent()
   t.teardown(() => { agent.destroy() })
@@ -68,7 +50,7 @@ t.test('prometheus: /metrics shows the phase, the requests in flight and the con
   await cleanExit(t, child, ['fastify.close'])
 })
 
-t.test('opentelemetry: the last export has the drain\'s duration and counts, then the process exits 0', { todo: WAITS_FOR_ENGINE }, async (t) => {
+t.test('opentelemetry: the last export has the drain\'s duration and counts, then the process exits 0', async (t) => {
   const { child, port } = await startExample(t, 'opentelemetry/app.ts')
   t.match(await get(port, '/'), { status: 200 })
   const slow = get(port, '/orders?ms=1000')
