@@ -1,25 +1,27 @@
 // Row 1, per-request cost: hello-world requests/s and server CPU per request, each library next to the
-// bare framework in the same run — every alternative measured, and graceful twice (default options, and with
-// readiness plus per-route options configured). Every server of a framework runs at once, each variant in
-// `processes` processes of its own (identical processes differ by a few percent); in each round every process
-// takes its turn under autocannon, in an order rotated by one per round, so a change in the machine's load
-// hits them all alike. Where `taskset` exists the servers run on the last CPU and the load generator (this
-// process) on the first. Ratios are per round (a variant's processes averaged), then the median.
-import autocannon from 'autocannon'
+// bare framework — every alternative measured, and graceful twice (default options, and with readiness plus
+// per-route options configured).
+//
+// Each variant is measured in a pair with a bare-framework process, both under load at the same moment: two
+// load generators (processes of their own), one per server, start and stop together, so both servers meet
+// the same machine. Measured one after the other instead, the same server's figures on this kind of machine
+// drift by 15–20% within seconds (a step that repeats with the order of the runs, whatever the server), far
+// more than the difference being measured. Where `taskset` exists both servers share the last CPU and the
+// generators the first. A pair of two bare processes is measured the same way: its ratio is the noise floor.
 import { spawnSync } from 'node:child_process'
 import os from 'node:os'
 import { KINDS, type Framework, type Kind } from './lib/kinds.js'
-import { median, rotation, startServer, type Server } from './lib/child.js'
+import { median, startLoadGenerator, startServer, type LoadGenerator, type Server } from './lib/child.js'
+import type { LoadReply } from './clients/load.js'
 
 export interface PerRequestOptions {
   rounds: number
-  /** Seconds of load per server per round. */
+  /** Seconds of load per round (both servers of a pair at once). */
   seconds: number
+  /** Connections per server. */
   connections: number
-  /** Seconds of load per server before the rounds: Express needs a few to reach its steady speed. */
+  /** Seconds of load per pair before the rounds: Express needs a few to reach its steady speed. */
   warmSeconds: number
-  /** Processes per variant. @default 2 */
-  processes?: number
 }
 
 /** A variant measured here: a kind, possibly with options set through its environment. */
@@ -32,34 +34,25 @@ export interface Variant {
 export interface PerRequestRow {
   kind: Kind
   configured: boolean
-  /** Median requests/s. */
+  /** Median requests/s, while its bare partner was loaded too. */
   rps: number
-  /** Median of the per-round ratios: this variant's requests/s ÷ the bare framework's. */
+  /** Median of the per-round ratios: this variant's requests/s ÷ its bare partner's. */
   rpsRatio: number
   /** Median µs of server CPU per request. */
   cpuUs: number
-  /** Median of the per-round ratios: the bare framework's CPU per request ÷ this variant's. */
+  /** Median of the per-round ratios: the bare partner's CPU per request ÷ this variant's. */
   cpuRatio: number
-  /** Requests that failed or were not 2xx, over every round (must be 0). */
+  /** Requests that failed or were not 2xx, over every round, both servers (must be 0). */
   errors: number
   rounds: number
-  processes: number
 }
 
 interface Sample { rps: number, cpuUs: number, errors: number }
 
-async function load (s: Server, seconds: number, connections: number): Promise<Sample> {
-  const before = await s.ask('cpu')
-  const result = await autocannon({ url: `http://127.0.0.1:${s.port}/`, connections, pipelining: 1, duration: seconds })
-  const after = await s.ask('cpu')
-  const done = result.requests.total
-  return { rps: done / result.duration, cpuUs: (after - before) / Math.max(done, 1), errors: result.errors + result.non2xx + result.timeouts }
-}
-
-/** Pins `pid` to one CPU with taskset, where the machine has it and more than one CPU. */
+/** Pins every thread of `pid` to one CPU with taskset, where the machine has it and more than one CPU. */
 function pin (pid: number, cpu: number): boolean {
   if (os.cpus().length < 2) return false
-  return spawnSync('taskset', ['-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' }).status === 0
+  return spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' }).status === 0
 }
 
 export function variants (framework: Framework): Variant[] {
@@ -68,59 +61,63 @@ export function variants (framework: Framework): Variant[] {
 }
 
 export const variantLabel = (v: { kind: Kind, configured: boolean }): string =>
-  v.configured ? `${v.kind.label}, readiness + per-route options` : v.kind.label
+  v.configured ? `${v.kind.label}, readiness + per-route options` : v.kind.role === 'bare' ? `${v.kind.label}, a second process` : v.kind.label
+
+/** Both servers under load at once; each one's requests/s and CPU per request. */
+async function together (pair: Array<{ s: Server, gen: LoadGenerator }>, seconds: number, connections: number): Promise<Sample[]> {
+  const before = await Promise.all(pair.map(({ s }) => s.ask('cpu')))
+  const runs: LoadReply[] = await Promise.all(pair.map(({ s, gen }) => gen.run({ port: s.port, seconds, connections })))
+  const after = await Promise.all(pair.map(({ s }) => s.ask('cpu')))
+  return runs.map((r, i) => ({
+    rps: r.requests / r.seconds,
+    cpuUs: ((after[i] as number) - (before[i] as number)) / Math.max(r.requests, 1),
+    errors: r.errors
+  }))
+}
 
 export async function perRequest (options: PerRequestOptions, log: (line: string) => void): Promise<PerRequestRow[]> {
   const rows: PerRequestRow[] = []
-  const processes = options.processes ?? 2
-  const pinned = pin(process.pid, 0)
-  log(`per-request: ${processes} processes per variant${pinned ? '; servers on the last CPU, the load generator on the first' : ' (no taskset: not pinned)'}`)
-  for (const framework of ['fastify', 'express'] as Framework[]) {
-    const group = variants(framework)
-    const servers = new Map<Variant, Server[]>()
-    try {
-      for (const v of group) {
-        const list: Server[] = []
-        for (let i = 0; i < processes; i++) {
-          const s = await startServer(v.kind.id, v.configured ? { env: { BENCH_PROBES: '1' } } : {})
-          if (pinned) pin(s.pid, os.cpus().length - 1)
-          list.push(s)
+  const last = os.cpus().length - 1
+  const generators = [await startLoadGenerator(), await startLoadGenerator()]
+  try {
+    const pinned = generators.every((g) => pin(g.pid, 0))
+    log(`per-request: each variant beside a bare process, both loaded at once${pinned ? '; servers on the last CPU, the load generators on the first' : ' (no taskset: not pinned)'}`)
+    for (const framework of ['fastify', 'express'] as Framework[]) {
+      const bareKind = KINDS.find((k) => k.framework === framework && k.role === 'bare') as Kind
+      for (const v of variants(framework)) {
+        const servers: Server[] = []
+        try {
+          servers.push(await startServer(bareKind.id))
+          servers.push(await startServer(v.kind.id, v.configured ? { env: { BENCH_PROBES: '1' } } : {}))
+          if (pinned) for (const s of servers) pin(s.pid, last)
+          const pair = servers.map((s, i) => ({ s, gen: generators[i] as LoadGenerator }))
+          // A warm-up, so the JIT has settled before anything counts.
+          await together(pair, options.warmSeconds, options.connections)
+          const got: Array<{ bare: Sample, mine: Sample }> = []
+          for (let r = 0; r < options.rounds; r++) {
+            const [bare, mine] = await together(pair, options.seconds, options.connections) as [Sample, Sample]
+            got.push({ bare, mine })
+          }
+          const row: PerRequestRow = {
+            kind: v.kind,
+            configured: v.configured,
+            rps: median(got.map((x) => x.mine.rps)),
+            rpsRatio: median(got.map((x) => x.mine.rps / x.bare.rps)),
+            cpuUs: median(got.map((x) => x.mine.cpuUs)),
+            cpuRatio: median(got.map((x) => x.bare.cpuUs / x.mine.cpuUs)),
+            errors: got.reduce((a, x) => a + x.bare.errors + x.mine.errors, 0),
+            rounds: options.rounds
+          }
+          rows.push(row)
+          log(`per-request ${framework}: ${variantLabel(v)}: ${Math.round(row.rps)}/s; CPU bare ÷ this ` +
+            got.map((x) => (x.bare.cpuUs / x.mine.cpuUs).toFixed(2)).join(' ') + `, median ${row.cpuRatio.toFixed(3)}`)
+        } finally {
+          for (const s of servers) await s.kill()
         }
-        servers.set(v, list)
       }
-      const all = group.flatMap((v) => (servers.get(v) as Server[]).map((s) => ({ v, s })))
-      // A warm-up, so the JIT has settled before anything counts.
-      for (const { s } of all) await load(s, options.warmSeconds, options.connections)
-      const samples = new Map<Variant, Sample[]>(group.map((v) => [v, []]))
-      for (let r = 0; r < options.rounds; r++) {
-        const round = new Map<Variant, Sample[]>(group.map((v) => [v, []]))
-        for (const { v, s } of rotation(all, r)) (round.get(v) as Sample[]).push(await load(s, options.seconds, options.connections))
-        for (const v of group) {
-          const got = round.get(v) as Sample[]
-          const mean = (f: (x: Sample) => number): number => got.reduce((a, x) => a + f(x), 0) / got.length
-          ;(samples.get(v) as Sample[]).push({ rps: mean((x) => x.rps), cpuUs: mean((x) => x.cpuUs), errors: got.reduce((a, x) => a + x.errors, 0) })
-        }
-        log(`per-request ${framework}: round ${r + 1}/${options.rounds}: ` +
-          group.map((v) => `${v.kind.id}${v.configured ? '+options' : ''} ${Math.round((samples.get(v) as Sample[])[r]?.rps ?? 0)}/s`).join(', '))
-      }
-      const bare = samples.get(group.find((v) => v.kind.role === 'bare') as Variant) as Sample[]
-      for (const v of group) {
-        const mine = samples.get(v) as Sample[]
-        rows.push({
-          kind: v.kind,
-          configured: v.configured,
-          rps: median(mine.map((x) => x.rps)),
-          rpsRatio: median(mine.map((x, i) => x.rps / (bare[i] as Sample).rps)),
-          cpuUs: median(mine.map((x) => x.cpuUs)),
-          cpuRatio: median(mine.map((x, i) => (bare[i] as Sample).cpuUs / x.cpuUs)),
-          errors: mine.reduce((a, x) => a + x.errors, 0),
-          rounds: options.rounds,
-          processes
-        })
-      }
-    } finally {
-      for (const list of servers.values()) for (const s of list) await s.kill()
     }
+  } finally {
+    for (const g of generators) await g.close()
   }
   return rows
 }

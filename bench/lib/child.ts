@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 import type { Reply, Request } from '../servers/common.js'
 import type { HolderReply, HoldRequest, HoldStats } from '../clients/holder.js'
+import type { LoadReply, LoadRequest } from '../clients/load.js'
 
 const SOURCES = ['servers', 'clients']
 // Inside bench/, so the servers resolve bench/node_modules and "type": "module" applies.
@@ -216,6 +217,35 @@ export async function startHolder (): Promise<Holder> {
       const r = await reply
       if (!('stats' in r)) throw new Error(`holder: expected stats, got ${JSON.stringify(r)}`)
       return r.stats
+    },
+    async close () {
+      if (child.connected) child.disconnect()
+      await exited
+    }
+  }
+}
+
+export interface LoadGenerator {
+  pid: number
+  run (request: LoadRequest): Promise<LoadReply>
+  close (): Promise<void>
+}
+
+/** A load generator (bench/clients/load.ts) in a process of its own. */
+export async function startLoadGenerator (): Promise<LoadGenerator> {
+  const child = fork(built('clients/load'), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  live.add(child)
+  const exited = once(child, 'exit').then(() => { live.delete(child) })
+  return {
+    pid: child.pid as number,
+    async run (request) {
+      const reply = Promise.race([
+        once(child, 'message') as Promise<[LoadReply]>,
+        exited.then(() => { throw new Error('the load generator exited while running') })
+      ])
+      child.send(request)
+      const [r] = await reply
+      return r
     },
     async close () {
       if (child.connected) child.disconnect()

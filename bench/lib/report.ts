@@ -148,18 +148,18 @@ function perRequestDetail (r: Results): string {
   const pr = r.perRequest
   if (pr === undefined) return ''
   const o = r.meta.options.perRequest
-  const rows = pr.map((x) => [variantLabel(x), int(Math.round(x.rps)), x.kind.role === 'bare' ? '1' : ratio(x.rpsRatio),
-    `${x.cpuUs.toFixed(1)} µs`, x.kind.role === 'bare' ? '1' : ratio(x.cpuRatio), int(x.errors)])
+  const rows = pr.map((x) => [variantLabel(x), int(Math.round(x.rps)), ratio(x.rpsRatio), `${x.cpuUs.toFixed(1)} µs`, ratio(x.cpuRatio), int(x.errors)])
   return `### 1. Per-request cost
 
-Hello world (\`GET /\` → \`{"hello":"world"}\`), autocannon with ${o.connections} connections, ${o.seconds} s per server per round,
-${o.rounds} rounds after a ${o.warmSeconds} s warm-up. Every server of a framework runs at once, each variant in
-${pr[0]?.processes ?? 1} processes of its own (identical processes differ by a few percent), and each process takes its turn in
-each round, in an order rotated by one per round; where \`taskset\` exists the servers run on one CPU and the load
-generator on the other. Ratios are taken within a round (a variant's processes averaged), then the median. Every
-library is measured, none assumed equal to the bare framework; graceful also with readiness and per-route options
-configured (\`BENCH_PROBES=1\`: a readiness route and a \`serveDuringDrain\` route). The requests/s ratio is bounded by the
-load generator sharing the machine; the CPU ratio (server CPU time per request) is the stricter figure.
+Hello world (\`GET /\` → \`{"hello":"world"}\`). Each variant runs beside a bare-framework process and both are loaded
+at the same moment, each by its own autocannon process (${o.connections} connections), ${o.rounds} rounds of ${o.seconds} s after a
+${o.warmSeconds} s warm-up; where \`taskset\` exists both servers share one CPU and the load generators the other. A ratio is
+taken within a round (the variant against its partner in the same seconds), then the median. Measured one after
+the other instead, the same server's figures drift by 15–20% within seconds on this machine, more than the
+differences being measured. Every library is measured, none assumed equal to the bare framework; graceful also
+with readiness and per-route options configured (\`BENCH_PROBES=1\`: a readiness route and a \`serveDuringDrain\`
+route). The first line of each framework pairs two bare processes: its ratios are the noise floor. The CPU ratio
+(server CPU time per request) is the figure to read; requests/s follow it, since both servers share one CPU.
 
 ${table(['server', 'requests/s', '÷ bare', 'server CPU / request', 'bare ÷ this', 'errors'], rows)}
 `
