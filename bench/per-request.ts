@@ -22,6 +22,8 @@ export interface PerRequestOptions {
   connections: number
   /** Seconds of load per pair before the rounds: Express needs a few to reach its steady speed. */
   warmSeconds: number
+  /** Pairs of fresh processes per variant, one after the other (two identical processes differ by a few percent). */
+  pairs: number
 }
 
 /** A variant measured here: a kind, possibly with options set through its environment. */
@@ -44,7 +46,9 @@ export interface PerRequestRow {
   cpuRatio: number
   /** Requests that failed or were not 2xx, over every round, both servers (must be 0). */
   errors: number
+  /** Rounds per pair. */
   rounds: number
+  pairs: number
 }
 
 interface Sample { rps: number, cpuUs: number, errors: number }
@@ -85,35 +89,39 @@ export async function perRequest (options: PerRequestOptions, log: (line: string
     for (const framework of ['fastify', 'express'] as Framework[]) {
       const bareKind = KINDS.find((k) => k.framework === framework && k.role === 'bare') as Kind
       for (const v of variants(framework)) {
-        const servers: Server[] = []
-        try {
-          servers.push(await startServer(bareKind.id))
-          servers.push(await startServer(v.kind.id, v.configured ? { env: { BENCH_PROBES: '1' } } : {}))
-          if (pinned) for (const s of servers) pin(s.pid, last)
-          const pair = servers.map((s, i) => ({ s, gen: generators[i] as LoadGenerator }))
-          // A warm-up, so the JIT has settled before anything counts.
-          await together(pair, options.warmSeconds, options.connections)
-          const got: Array<{ bare: Sample, mine: Sample }> = []
-          for (let r = 0; r < options.rounds; r++) {
-            const [bare, mine] = await together(pair, options.seconds, options.connections) as [Sample, Sample]
-            got.push({ bare, mine })
+        const got: Array<{ bare: Sample, mine: Sample }> = []
+        for (let p = 0; p < options.pairs; p++) {
+          const servers: Server[] = []
+          try {
+            servers.push(await startServer(bareKind.id))
+            servers.push(await startServer(v.kind.id, v.configured ? { env: { BENCH_PROBES: '1' } } : {}))
+            if (pinned) for (const s of servers) pin(s.pid, last)
+            // Each pair swaps the generators, so neither side keeps one.
+            const pair = servers.map((s, i) => ({ s, gen: generators[(i + p) % 2] as LoadGenerator }))
+            // A warm-up, so the JIT has settled before anything counts.
+            await together(pair, options.warmSeconds, options.connections)
+            for (let r = 0; r < options.rounds; r++) {
+              const [bare, mine] = await together(pair, options.seconds, options.connections) as [Sample, Sample]
+              got.push({ bare, mine })
+            }
+          } finally {
+            for (const s of servers) await s.kill()
           }
-          const row: PerRequestRow = {
-            kind: v.kind,
-            configured: v.configured,
-            rps: median(got.map((x) => x.mine.rps)),
-            rpsRatio: median(got.map((x) => x.mine.rps / x.bare.rps)),
-            cpuUs: median(got.map((x) => x.mine.cpuUs)),
-            cpuRatio: median(got.map((x) => x.bare.cpuUs / x.mine.cpuUs)),
-            errors: got.reduce((a, x) => a + x.bare.errors + x.mine.errors, 0),
-            rounds: options.rounds
-          }
-          rows.push(row)
-          log(`per-request ${framework}: ${variantLabel(v)}: ${Math.round(row.rps)}/s; CPU bare ÷ this ` +
-            got.map((x) => (x.bare.cpuUs / x.mine.cpuUs).toFixed(2)).join(' ') + `, median ${row.cpuRatio.toFixed(3)}`)
-        } finally {
-          for (const s of servers) await s.kill()
         }
+        const row: PerRequestRow = {
+          kind: v.kind,
+          configured: v.configured,
+          rps: median(got.map((x) => x.mine.rps)),
+          rpsRatio: median(got.map((x) => x.mine.rps / x.bare.rps)),
+          cpuUs: median(got.map((x) => x.mine.cpuUs)),
+          cpuRatio: median(got.map((x) => x.bare.cpuUs / x.mine.cpuUs)),
+          errors: got.reduce((a, x) => a + x.bare.errors + x.mine.errors, 0),
+          rounds: options.rounds,
+          pairs: options.pairs
+        }
+        rows.push(row)
+        log(`per-request ${framework}: ${variantLabel(v)}: ${Math.round(row.rps)}/s; CPU bare ÷ this ` +
+          got.map((x) => (x.bare.cpuUs / x.mine.cpuUs).toFixed(2)).join(' ') + `, median ${row.cpuRatio.toFixed(3)}`)
       }
     }
   } finally {

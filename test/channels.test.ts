@@ -159,10 +159,12 @@ const PACKAGES = new URL('../packages/', import.meta.url).href
  * on average every `interval` bytes, objects that were collected again included: a message object built
  * per request (some 60 bytes) over 2,000 requests leaves hundreds of samples, nothing leaves none.
  */
-// V8's sampling heap profiler names a sample after the physical frame: what TurboFan inlined into a
-// function of ours (Express's next(), called from the middleware) would be counted as ours, some runs and
-// not others. Without inlining, every sample is named after the function that allocated it.
-v8.setFlagsFromString('--no-turbo-inlining')
+// V8's sampling heap profiler names a sample after the JavaScript frame running when it was taken, and the
+// JIT allocates too: the code and data of a function it has just compiled are counted as that function's,
+// some runs and not others (under coverage, most runs), and so is what TurboFan inlined into it (Express's
+// next() into the middleware). Interpreted only, what is counted is what the code itself creates — more than
+// when optimised, since escape analysis removes nothing: the stricter test.
+for (const flag of ['--no-sparkplug', '--no-maglev', '--no-turbofan']) v8.setFlagsFromString(flag)
 
 async function libraryAllocations (work: () => Promise<void>, interval = 128): Promise<Map<string, number>> {
   const session = new Session()

@@ -25,7 +25,7 @@ export interface Meta {
   complete: boolean
   versions: Record<string, string>
   options: {
-    perRequest: { rounds: number, seconds: number, connections: number, warmSeconds: number }
+    perRequest: { rounds: number, seconds: number, connections: number, warmSeconds: number, pairs: number }
     exitTime: { rounds: number, idleConnections: number, busyConnections: number, capMs: number, libraryTimeout: number }
     nothingLost: { rounds: number, restarts: number, betweenRestartsMs: number }
     proxy?: ProxyRowOptions
@@ -153,8 +153,8 @@ function perRequestDetail (r: Results): string {
 
 Hello world (\`GET /\` → \`{"hello":"world"}\`). Each variant runs beside a bare-framework process and both are loaded
 at the same moment, each by its own autocannon process (${o.connections} connections), ${o.rounds} rounds of ${o.seconds} s after a
-${o.warmSeconds} s warm-up; where \`taskset\` exists both servers share one CPU and the load generators the other. A ratio is
-taken within a round (the variant against its partner in the same seconds), then the median. Measured one after
+${o.warmSeconds} s warm-up, in ${o.pairs} pairs of fresh processes one after the other; where \`taskset\` exists both servers share one CPU and the load generators the other. A ratio is
+taken within a round (the variant against its partner in the same seconds), then the median over every round of every pair. Measured one after
 the other instead, the same server's figures drift by 15–20% within seconds on this machine, more than the
 differences being measured. Every library is measured, none assumed equal to the bare framework; graceful also
 with readiness and per-route options configured (\`BENCH_PROBES=1\`: a readiness route and a \`serveDuringDrain\`
