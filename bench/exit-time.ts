@@ -1,8 +1,8 @@
 // Rows 2 and 4, exit time and memory. Each measurement forks a fresh server (it exits) and a client
 // process that holds the connections (so this process only waits for the exit); the kinds take turns, in
 // an order rotated by one per round, and each figure is the median over the rounds.
-// - idle: N keep-alive connections that have each made one request (so every library tracks them), then
-//   SIGTERM → the server's 'exit'. Before the signal the server's heap is taken (after gc) with only a
+// - idle: N keep-alive connections that have each made one request (so every library tracks them), quiet
+//   for IDLE_QUIET_MS, then SIGTERM → the server's 'exit'. Before the signal the server's heap is taken (after gc) with only a
 //   warm-up's connections open and again with all N: (after − before) / N is the heap per connection.
 //   The bare frameworks are measured the same way, and each library's figure less its framework's in the
 //   same round is what the library adds per connection.
@@ -45,6 +45,12 @@ export interface ExitTimeRow {
 }
 
 const WARM_CONNECTIONS = 100
+/**
+ * How long the idle connections have been quiet at the signal: longer than graceful's idle grace (IDLE_GRACE_MS,
+ * 1 s, plus its slack), so they are idle in every library's sense. A connection that answered within the last
+ * second gets graceful's grace instead (its client may be about to send its next request).
+ */
+export const IDLE_QUIET_MS = 1500
 
 async function signalAndWait (s: Server, capMs: number): Promise<{ exitMs: number, exit: Exit | undefined }> {
   const start = performance.now()
@@ -68,11 +74,13 @@ async function idleRun (k: Kind, options: ExitTimeOptions): Promise<IdleResult> 
     await warm.hold({ port: s.port, n: WARM_CONNECTIONS, mode: 'idle' })
     const before = await s.ask('heap')
     const opened = await holder.hold({ port: s.port, n: options.idleConnections, mode: 'idle' })
+    const openedAt = performance.now()
     if (opened.closedWhileOpening > 0) throw new Error(`${k.id}: ${opened.closedWhileOpening} connections closed while opening`)
     const after = await s.ask('heap')
     const heapPerConnection = (after - before) / options.idleConnections
     const openAtSignal = (await warm.stats()).open + (await holder.stats()).open
     if (k.role === 'bare') return { sample: { exitMs: NaN, exit: undefined, openAtSignal, errors: 0, ok: 0 }, heapPerConnection }
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, IDLE_QUIET_MS - (performance.now() - openedAt))))
     const { exitMs, exit } = await signalAndWait(s, options.capMs)
     const errors = (await warm.stats()).errors + (await holder.stats()).errors
     return { sample: { exitMs, exit, openAtSignal, errors, ok: 0 }, heapPerConnection }

@@ -1,6 +1,7 @@
 // Row 1, per-request cost: hello-world requests/s and server CPU per request, each library next to the
 // bare framework — every alternative measured, and graceful twice (default options, and with readiness plus
-// per-route options configured).
+// per-route options configured) — and, for reference, each bare framework with one hook or middleware that does
+// nothing: what any per-request step costs there.
 //
 // Each variant is measured in a pair with a bare-framework process, both under load at the same moment: two
 // load generators (processes of their own), one per server, start and stop together, so both servers meet
@@ -61,11 +62,20 @@ function pin (pid: number, cpu: number): boolean {
 
 export function variants (framework: Framework): Variant[] {
   return KINDS.filter((k) => k.framework === framework).flatMap((k) =>
-    k.role === 'ours' ? [{ kind: k, configured: false }, { kind: k, configured: true }] : [{ kind: k, configured: false }])
+    k.role === 'alternative' ? [{ kind: k, configured: false }] : [{ kind: k, configured: false }, { kind: k, configured: true }])
 }
 
-export const variantLabel = (v: { kind: Kind, configured: boolean }): string =>
-  v.configured ? `${v.kind.label}, readiness + per-route options` : v.kind.role === 'bare' ? `${v.kind.label}, a second process` : v.kind.label
+export function variantLabel (v: { kind: Kind, configured: boolean }): string {
+  if (v.kind.role === 'bare') {
+    if (!v.configured) return `${v.kind.label}, a second process`
+    return v.kind.framework === 'fastify' ? 'Fastify + one no-op onRequest hook' : 'Express + one no-op middleware'
+  }
+  return v.configured ? `${v.kind.label}, readiness + per-route options` : v.kind.label
+}
+
+/** graceful configured (BENCH_PROBES), or a bare framework with one no-op hook or middleware (BENCH_NOOP): a reference. */
+const envOf = (v: Variant): Record<string, string> =>
+  !v.configured ? {} : v.kind.role === 'bare' ? { BENCH_NOOP: '1' } : { BENCH_PROBES: '1' }
 
 /** Both servers under load at once; each one's requests/s and CPU per request. */
 async function together (pair: Array<{ s: Server, gen: LoadGenerator }>, seconds: number, connections: number): Promise<Sample[]> {
@@ -94,7 +104,7 @@ export async function perRequest (options: PerRequestOptions, log: (line: string
           const servers: Server[] = []
           try {
             servers.push(await startServer(bareKind.id))
-            servers.push(await startServer(v.kind.id, v.configured ? { env: { BENCH_PROBES: '1' } } : {}))
+            servers.push(await startServer(v.kind.id, { env: envOf(v) }))
             if (pinned) for (const s of servers) pin(s.pid, last)
             // Each pair swaps the generators, so neither side keeps one.
             const pair = servers.map((s, i) => ({ s, gen: generators[(i + p) % 2] as LoadGenerator }))

@@ -217,6 +217,28 @@ for (const h of harnesses) {
       t.match(await within(report, 'the report'), { rejected: 1, destroyedSockets: 0, timedOut: false, exitCode: 0 })
     })
 
+    t.test('serves a request with another expectation through the app\'s checkExpectation listener, and answers one during the drain 503 once its body is in', async (t) => {
+      const s = await start(t, h, { options: { timeout: 30_000 } })
+      const app = s.app.server.listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void
+      // Without a listener Node answers 417 itself; with one, the app meets the expectation.
+      s.app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => { app(req, res) })
+      // Not 100-continue: the client does not wait, the body follows the head.
+      const upload = (c: RawClient) => c.write('POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 4\r\nExpect: x-audit\r\n\r\nabcd')
+      const served = await s.connect()
+      await upload(served)
+      const ok = await within(served.response(), 'the upload\'s answer')
+      t.same([ok.status, JSON.parse(ok.body.toString())], [200, { bytes: 4 }])
+      t.not(ok.headers.connection, 'close', 'kept alive while serving')
+
+      const { report } = await s.drain()
+      await upload(served)
+      const rejected = await within(served.response(), 'the answer during the drain')
+      t.equal(rejected.status, 503)
+      t.equal(rejected.headers.connection, 'close')
+      assertClosedWithFin(t, await within(served.closed, 'the connection closing'), 'the connection')
+      t.match(await within(report, 'the report'), { rejected: 1, destroyedSockets: 0, timedOut: false, exitCode: 0 })
+    })
+
     t.test('stats() counts requests in flight and open connections while serving and during the drain', async (t) => {
       const s = await start(t, h, { options: { timeout: 30_000 } })
       const g = s.app.graceful

@@ -452,3 +452,26 @@ for (const how of ['logger: console', 'the default logger'] as const) {
     t.match(JSON.parse(done?.slice(done.indexOf('{')) ?? '{}'), { report: { reason: 'test', exitCode: 1 } })
   })
 }
+
+t.test('a logger that throws never stops the shutdown', async (t) => {
+  let broken = false
+  const write = (): void => { if (broken) throw new Error('the log destination has ended') }
+  const g = graceful({ signals: false, logger: { info: write, warn: write, error: write } })
+  const app = express()
+  app.use(g)
+  app.get('/', (_req, res) => { res.send('hello') })
+  const server = app.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.close() })
+  const warned = once(process, 'warning') as Promise<[Error & { code?: string }]>
+  const agent = new http.Agent({ keepAlive: true })
+  t.teardown(() => { agent.destroy() })
+  await send({ port: portOf(server), agent, path: '/' })
+  broken = true
+  const report = await settleWithin(g.shutdown(), 'shutdown()', 5000)
+  t.match(report, { exitCode: 0, timedOut: false })
+  t.equal(g.phase, 'closed')
+  t.equal(server.listening, false, 'the listener is closed')
+  const [warning] = await settleWithin(warned, 'the process warning', 5000)
+  t.equal(warning.code, 'GRACEFUL_LOGGER_THREW')
+})

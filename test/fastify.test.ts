@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Graceful as CoreGraceful, type GracefulOptions, type RouteOptions } from '@graceful/core'
 import { graceful, Graceful } from '@graceful/fastify'
 import { deferred, Holds, portOf, type Deferred, type LogEntry } from './helpers/harness.js'
-import { get, probe, RawConnection, send } from './helpers/http-lite.js'
+import { get, probe, RawConnection, send, type RawRes } from './helpers/http-lite.js'
 import { settleWithin } from './helpers/bounded.js'
 
 // Proves "does not hang" only; machines are noisy.
@@ -138,6 +138,30 @@ t.test('app.close(callback) drains, runs onClose hooks, and calls back once with
   t.equal(result.phase, 'closed')
   t.same(order, ['onClose', 'callback'])
   t.equal(calls, 1)
+})
+
+t.test('delay: 0: a request that arrives a tick after app.close() is a lame-duck one, served keep-alive (the quiet end of the lame-duck time); the request that answer invites is served during the drain, with Connection: close', async (t) => {
+  const { app, port, draining } = await build(t, { options: { delay: 0 } })
+  const conn = new RawConnection(port)
+  t.teardown(() => { conn.destroy() })
+  await conn.connected()
+  conn.write(get('/'))
+  await bounded(conn.responses(1), 'the first answer')
+  const closed = app.close()
+  // Written now, read in the next poll phase: before the check phase in which the drain closes the listener.
+  conn.write(get('/'))
+  const [, tick] = await bounded(conn.responses(2), 'the answer a tick after app.close()') as [unknown, RawRes]
+  t.equal(tick.status, 200)
+  t.equal(tick.headers.connection, 'keep-alive', 'not told to close: a reconnect now could land in the accept queue as the listener closes')
+  await bounded(draining, 'the drain')
+  t.equal(await probe(port), 'refused', 'the drain has begun')
+  conn.write(get('/'))
+  const [, , invited] = await bounded(conn.responses(3), 'the invited request') as [unknown, unknown, RawRes]
+  t.equal(invited.status, 200, 'served, not 503: the keep-alive answer invited it')
+  t.equal(invited.headers.connection, 'close')
+  await bounded(conn.ended(), 'the client closes after it')
+  await bounded(closed, 'app.close()')
+  t.match(await app.graceful.shutdown(), { exitCode: 0, timedOut: false })
 })
 
 t.test('app.close() twice resolves both with one drain', async (t) => {

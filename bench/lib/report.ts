@@ -3,7 +3,7 @@
 import { CONTENDERS, KINDS, type Kind } from './kinds.js'
 import { median } from './child.js'
 import { variantLabel, type PerRequestRow } from '../per-request.js'
-import type { ExitSample, ExitTimeRow } from '../exit-time.js'
+import { IDLE_QUIET_MS, type ExitSample, type ExitTimeRow } from '../exit-time.js'
 import type { LoadOutcome, NothingLostRow } from '../nothing-lost.js'
 import { SCENARIOS, SCENARIO_TIMEOUT_MS, type Matrix } from '../scenarios.js'
 import type { ProxyResults, ProxyRowOptions } from '../proxy.js'
@@ -105,7 +105,7 @@ export function summary (r: Results): string {
   if (et !== undefined) {
     const find = (k: Kind): ExitTimeRow => et.find((x) => x.kind === k) as ExitTimeRow
     const t = r.meta.options.exitTime
-    rows.push([`SIGTERM → exit, ${int(t.idleConnections)} idle keep-alive connections`, `≤ ${TARGETS.idleExitMs} ms`,
+    rows.push([`SIGTERM → exit, ${int(t.idleConnections)} idle keep-alive connections (quiet ${IDLE_QUIET_MS / 1000} s)`, `≤ ${TARGETS.idleExitMs} ms`,
       ...cols.map((k) => exitCell(find(k).idle, t.libraryTimeout))])
     rows.push([`SIGTERM → exit, ${int(t.busyConnections)} requests ending within 100 ms`, `≤ ${TARGETS.busyExitMs} ms`,
       ...cols.map((k) => exitCell(find(k).busy, t.libraryTimeout))])
@@ -158,7 +158,9 @@ taken within a round (the variant against its partner in the same seconds), then
 the other instead, the same server's figures drift by 15–20% within seconds on this machine, more than the
 differences being measured. Every library is measured, none assumed equal to the bare framework; graceful also
 with readiness and per-route options configured (\`BENCH_PROBES=1\`: a readiness route and a \`serveDuringDrain\`
-route). The first line of each framework pairs two bare processes: its ratios are the noise floor. The CPU ratio
+route). The first line of each framework pairs two bare processes: its ratios are the noise floor. The second is a
+reference: the bare framework with one \`onRequest\` hook or one middleware that does nothing (\`BENCH_NOOP=1\`), what any
+step on the request path costs there. The CPU ratio
 (server CPU time per request) is the figure to read; requests/s follow it, since both servers share one CPU.
 
 ${table(['server', 'requests/s', '÷ bare', 'server CPU / request', 'bare ÷ this', 'errors'], rows)}
@@ -182,7 +184,9 @@ function exitDetail (r: Results): string {
 
 From \`SIGTERM\` to the server process's \`exit\` event, seen by the parent, which does nothing else meanwhile (a
 separate client process holds the connections). Idle: ${int(o.idleConnections)} keep-alive connections that have each
-made one request. Busy: ${int(o.busyConnections)} connections each holding a request that the app answers 100 ms after
+made one request, the last of them ${IDLE_QUIET_MS / 1000} s before the signal: idle in every library's sense (graceful closes at
+once a connection quiet for longer than its 1 s idle grace; one that has just answered gets the grace, since its
+client may be about to send its next request). Busy: ${int(o.busyConnections)} connections each holding a request that the app answers 100 ms after
 the last one arrived; the signal goes out the moment they are all in. ${o.rounds} rounds, median; a library that waits out
 its own timeout (${o.libraryTimeout / 1000} s here, set on every library) does so every time and is not run again.
 Every server keeps idle connections 72 s (Fastify's default; Node's, which Express uses, is 5 s), so the connections
@@ -401,8 +405,8 @@ scenarios of row 5).
 ${summary(r)}
 
 How to read it: each column is one library under the same load in the same run; a ratio of 1.00 means "costs
-nothing over the bare framework", and the exit times include each library's own waiting (graceful's 100 ms of
-silence before it closes an idle connection, for one). Footnotes and each row's method are below.
+nothing over the bare framework", and the exit times include each library's own waiting (graceful closes a keep-alive connection only
+once it has been quiet for its 1 s idle grace, for one). Footnotes and each row's method are below.
 
 ### Where graceful misses its targets
 

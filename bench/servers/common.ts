@@ -7,6 +7,7 @@
 // - BENCH_DELAY     ms of lame-duck time, for the libraries that have one (default 0)
 // - BENCH_PROBES=1  a readiness route at /readyz and a health route /healthz served during the drain,
 //                   for the libraries that have them
+// - BENCH_NOOP=1    bare frameworks only: one onRequest hook / middleware that does nothing (a reference)
 // - BENCH_HOOKS=1   two cleanup steps: the first throws, the second prints 'bench: second hook ran'
 // - BENCH_PID_FILE  graceful only: `restart: { pidFile }` (zero-downtime restart on SIGHUP)
 import type { Express } from 'express'
@@ -21,6 +22,7 @@ export const config = {
   timeout: Number(env.BENCH_TIMEOUT ?? 10_000),
   delay: Number(env.BENCH_DELAY ?? 0),
   probes: env.BENCH_PROBES === '1',
+  noop: env.BENCH_NOOP === '1',
   hooks: env.BENCH_HOOKS === '1',
   pidFile: env.BENCH_PID_FILE
 }

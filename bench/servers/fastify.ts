@@ -1,8 +1,10 @@
 // Bare Fastify: the baseline for the per-request and memory rows.
 import Fastify from 'fastify'
-import { HOST, fastifyRoutes, ready } from './common.js'
+import { HOST, config, fastifyRoutes, ready } from './common.js'
 
 const app = Fastify({ logger: false })
+// A reference for the per-request row: what one hook that does nothing costs.
+if (config.noop) app.addHook('onRequest', (_request, _reply, done) => { done() })
 fastifyRoutes(app)
 await app.listen({ port: 0, host: HOST })
 ready(app.server)

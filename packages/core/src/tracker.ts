@@ -508,10 +508,12 @@ export class Tracker {
       this.#host.reject(req, res, last === null || last === req)
     }
     // A body still on its way is read first: answering and closing before it has arrived would make the
-    // client's kernel reset the connection, and the 503 with it. (A client waiting for 100 Continue sends none.)
+    // client's kernel reset the connection, and the 503 with it. (A client waiting for 100 Continue sends none;
+    // one with another expectation, which an app meets in its checkExpectation listener, sends it at once.)
     const body = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+    const waits = req.headers.expect?.toLowerCase() === '100-continue'
     // Not before the chunk being parsed has been: a request pipelined in it still takes the close over.
-    if (req.complete || !body || req.headers.expect !== undefined) return queueMicrotask(send)
+    if (req.complete || !body || waits) return queueMicrotask(send)
     req.resume()
     req.once('end', send)
   }
