@@ -6,11 +6,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'node:http'
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { connect } from 'node:net'
 import WebSocket from 'ws'
 import { GRACE_MARGIN_MS, checkGracePeriod, requiredGracePeriodMs } from '../examples/kubernetes/grace-period.js'
-import { Example } from './helpers/example.js'
+import { Example, get } from './helpers/example.js'
 import type { ShutdownReport } from '@graceful/core'
 
 // Generous: a forked child compiles TypeScript on a loaded 2-core machine. Only proves "no hang".
@@ -47,27 +47,6 @@ async function cleanExit (t: Test, child: Child): Promise<Report> {
   t.equal(reports.length, 1, 'logs one shutdown complete line')
   t.match(reports[0], { reason: 'SIGTERM', exitCode: 0, timedOut: false, aborted: 0, destroyedSockets: 0 })
   return reports[0] as Report
-}
-
-interface Answer {
-  status: number
-  headers: IncomingHttpHeaders
-  body: string
-}
-
-/** A GET on a connection of its own; rejects on a reset. */
-function get (port: number, path: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, body }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
 }
 
 t.test('kubernetes grace-period helper', async (t) => {

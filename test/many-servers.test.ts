@@ -2,34 +2,14 @@
 // apps side by side, under one real SIGTERM. One signal handler; every instance drains at the same time; the
 // process exits once, after all of them, with the highest exit code; one process report sums them up.
 import t, { type Test } from 'tap'
-import { request, type IncomingHttpHeaders } from 'node:http'
 import type { Layout, ManyConfig, ManyReady } from './fixtures/many-servers-app.js'
 import { forkFixture, type Child, type LogLine } from './helpers/child.js'
+import { get, type Answer } from './helpers/example.js'
 
 // Generous: a forked child compiles TypeScript on a loaded 2-core machine. Only proves "no hang".
 const BOUND_MS = 20_000
 const JOBS = 3
 t.setTimeout(240_000)
-
-interface Answer {
-  status: number
-  headers: IncomingHttpHeaders
-  body: string
-}
-
-function get (port: number, path: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, body }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 const isReady = (m: object): m is ManyReady => 'ports' in m
 const entered = (m: object): boolean => 'entered' in m
