@@ -5,13 +5,14 @@
 //   proxy, a GC pause: each runs in a worker thread and blocks it), so a FIN that arrives meanwhile is
 //   not read before the next request goes out.
 // Each runs at SIGTERM (after `durationMs` of load) and across `restarts` zero-downtime restarts
-// (RESTART_MODES: the in-place SIGHUP restart; graceful-cluster's roll can be added the same way). A
+// (RESTART_MODES: the in-place SIGHUP restart, and a graceful-cluster roll of 2 workers). A
 // request is lost unless it was answered: 2xx, or a 503 (with or without Connection: close); a new
 // connection refused after the listener closed is not lost (it never carried a request). graceful-check
 // classifies the losses (reset, hang-up, refused after accept, truncated, timeout) and says why.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { check, type CheckResult, type Clients } from '@graceful/check'
 import { CONTENDERS, kind, type Kind } from './lib/kinds.js'
 import { built, rotation } from './lib/child.js'
@@ -107,7 +108,23 @@ const inPlace: RestartMode = {
   }
 }
 
-export const RESTART_MODES: RestartMode[] = [inPlace]
+/** SIGHUP to graceful-cluster's supervisor (2 workers): it rolls the workers one at a time. */
+const CLUSTER_BIN = fileURLToPath(new URL('../packages/cluster/bin/graceful-cluster.js', import.meta.url))
+const clusterRoll: RestartMode = {
+  name: 'graceful-cluster roll (2 workers)',
+  kinds: ['graceful-fastify', 'graceful-express'],
+  async run (k, workload, options) {
+    return outcome(await check({
+      command: [process.execPath, CLUSTER_BIN, '--workers', '2', built(`servers/${k.id}`)],
+      restart: { signal: 'SIGHUP', times: options.restarts },
+      clients: WORKLOADS[workload].clients,
+      duration: options.betweenRestartsMs,
+      timeout: TIMEOUT_MS
+    }))
+  }
+}
+
+export const RESTART_MODES: RestartMode[] = [inPlace, clusterRoll]
 
 export async function nothingLost (options: NothingLostOptions, log: (line: string) => void): Promise<NothingLostRow[]> {
   const rows = new Map<Kind, NothingLostRow>(CONTENDERS.map((k) => [k, { kind: k, signal: [], restart: {}, busySignal: [], busyRestart: {} }]))
