@@ -191,37 +191,47 @@ export interface Holder {
   close (): Promise<void>
 }
 
-/** A client process holding connections (clients/holder.ts). */
-export async function startHolder (): Promise<Holder> {
-  const child = fork(built('clients/holder'), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+/**
+ * A process of bench/clients (`name`, e.g. 'holder') that answers each message with one reply, and exits when
+ * this process disconnects from it. `ask` rejects, naming `what`, if it exits before it has replied.
+ */
+function startClient<Reply> (name: string, label: string): { pid: number, ask (msg: unknown, what: string): Promise<Reply>, close (): Promise<void> } {
+  const child = fork(built(`clients/${name}`), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   live.add(child)
   const exited = once(child, 'exit').then(() => { live.delete(child) })
-  const next = async (what: string): Promise<HolderReply> => {
-    const [reply] = await Promise.race([
-      once(child, 'message') as Promise<[HolderReply]>,
-      exited.then(() => { throw new Error(`the connection holder exited while ${what}`) })
-    ])
-    return reply
-  }
   return {
-    async hold (request) {
-      const reply = next('opening connections')
-      child.send(request)
-      const r = await reply
-      if (!('opened' in r)) throw new Error(`holder: expected opened, got ${JSON.stringify(r)}`)
+    pid: child.pid as number,
+    async ask (msg, what) {
+      const reply = Promise.race([
+        once(child, 'message') as Promise<[Reply]>,
+        exited.then(() => { throw new Error(`the ${label} exited while ${what}`) })
+      ])
+      child.send(msg as object)
+      const [r] = await reply
       return r
-    },
-    async stats () {
-      const reply = next('counting')
-      child.send('stats')
-      const r = await reply
-      if (!('stats' in r)) throw new Error(`holder: expected stats, got ${JSON.stringify(r)}`)
-      return r.stats
     },
     async close () {
       if (child.connected) child.disconnect()
       await exited
     }
+  }
+}
+
+/** A client process holding connections (clients/holder.ts). */
+export async function startHolder (): Promise<Holder> {
+  const client = startClient<HolderReply>('holder', 'connection holder')
+  return {
+    async hold (request) {
+      const r = await client.ask(request, 'opening connections')
+      if (!('opened' in r)) throw new Error(`holder: expected opened, got ${JSON.stringify(r)}`)
+      return r
+    },
+    async stats () {
+      const r = await client.ask('stats', 'counting')
+      if (!('stats' in r)) throw new Error(`holder: expected stats, got ${JSON.stringify(r)}`)
+      return r.stats
+    },
+    close: client.close
   }
 }
 
@@ -233,23 +243,6 @@ export interface LoadGenerator {
 
 /** A load generator (bench/clients/load.ts) in a process of its own. */
 export async function startLoadGenerator (): Promise<LoadGenerator> {
-  const child = fork(built('clients/load'), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  live.add(child)
-  const exited = once(child, 'exit').then(() => { live.delete(child) })
-  return {
-    pid: child.pid as number,
-    async run (request) {
-      const reply = Promise.race([
-        once(child, 'message') as Promise<[LoadReply]>,
-        exited.then(() => { throw new Error('the load generator exited while running') })
-      ])
-      child.send(request)
-      const [r] = await reply
-      return r
-    },
-    async close () {
-      if (child.connected) child.disconnect()
-      await exited
-    }
-  }
+  const client = startClient<LoadReply>('load', 'load generator')
+  return { pid: client.pid, run: (request) => client.ask(request, 'running'), close: client.close }
 }
