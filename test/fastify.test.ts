@@ -159,7 +159,7 @@ t.test('delay: 0: a request that arrives a tick after app.close() is a lame-duck
   const [, , invited] = await bounded(conn.responses(3), 'the invited request') as [unknown, unknown, RawRes]
   t.equal(invited.status, 200, 'served, not 503: the keep-alive answer invited it')
   t.equal(invited.headers.connection, 'close')
-  await bounded(conn.ended(), 'the client closes after it')
+  await bounded(conn.ended(), 'the connection ending after it (Node ends it after a close response)')
   await bounded(closed, 'app.close()')
   t.match(await app.graceful.shutdown(), { exitCode: 0, timedOut: false })
 })
