@@ -1,7 +1,8 @@
 // Row 1, per-request cost: hello-world requests/s and server CPU per request, each library next to the
 // bare framework — every alternative measured, and graceful twice (default options, and with readiness plus
 // per-route options configured) — and, for reference, each bare framework with one hook or middleware that does
-// nothing: what any per-request step costs there.
+// nothing (what any per-request step costs there), and the same with graceful's package imported but unused (what
+// its code being loaded costs: on Express, a library imported and never called still costs per request).
 //
 // Each variant is measured in a pair with a bare-framework process, both under load at the same moment: two
 // load generators (processes of their own), one per server, start and stop together, so both servers meet
@@ -30,13 +31,17 @@ export interface PerRequestOptions {
 /** A variant measured here: a kind, possibly with options set through its environment. */
 export interface Variant {
   kind: Kind
-  /** Set for graceful with readiness and per-route options (BENCH_PROBES=1). */
+  /** Set for graceful with readiness and per-route options (BENCH_PROBES=1); for a bare framework, one no-op step (BENCH_NOOP=1). */
   configured: boolean
+  /** A bare framework with one no-op step that also imports graceful's package and leaves it unused (BENCH_LOAD=1). */
+  loaded: boolean
 }
 
 export interface PerRequestRow {
   kind: Kind
   configured: boolean
+  /** Absent in results saved before it was measured. */
+  loaded?: boolean
   /** Median requests/s, while its bare partner was loaded too. */
   rps: number
   /** Median of the per-round ratios: this variant's requests/s ÷ its bare partner's. */
@@ -62,20 +67,27 @@ function pin (pid: number, cpu: number): boolean {
 
 export function variants (framework: Framework): Variant[] {
   return KINDS.filter((k) => k.framework === framework).flatMap((k) =>
-    k.role === 'alternative' ? [{ kind: k, configured: false }] : [{ kind: k, configured: false }, { kind: k, configured: true }])
+    k.role === 'alternative'
+      ? [{ kind: k, configured: false, loaded: false }]
+      : [{ kind: k, configured: false, loaded: false }, { kind: k, configured: true, loaded: false },
+          ...(k.role === 'bare' ? [{ kind: k, configured: true, loaded: true }] : [])])
 }
 
-export function variantLabel (v: { kind: Kind, configured: boolean }): string {
+export function variantLabel (v: { kind: Kind, configured: boolean, loaded?: boolean }): string {
   if (v.kind.role === 'bare') {
     if (!v.configured) return `${v.kind.label}, a second process`
-    return v.kind.framework === 'fastify' ? 'Fastify + one no-op onRequest hook' : 'Express + one no-op middleware'
+    const noop = v.kind.framework === 'fastify' ? 'Fastify + one no-op onRequest hook' : 'Express + one no-op middleware'
+    return v.loaded === true ? `${noop}, with @graceful/${v.kind.framework} imported and unused` : noop
   }
   return v.configured ? `${v.kind.label}, readiness + per-route options` : v.kind.label
 }
 
-/** graceful configured (BENCH_PROBES), or a bare framework with one no-op hook or middleware (BENCH_NOOP): a reference. */
+/**
+ * graceful configured (BENCH_PROBES), or a reference: a bare framework with one no-op hook or middleware
+ * (BENCH_NOOP), and the same with graceful's package imported but not used (BENCH_LOAD).
+ */
 const envOf = (v: Variant): Record<string, string> =>
-  !v.configured ? {} : v.kind.role === 'bare' ? { BENCH_NOOP: '1' } : { BENCH_PROBES: '1' }
+  !v.configured ? {} : v.kind.role !== 'bare' ? { BENCH_PROBES: '1' } : v.loaded ? { BENCH_NOOP: '1', BENCH_LOAD: '1' } : { BENCH_NOOP: '1' }
 
 /** Both servers under load at once; each one's requests/s and CPU per request. */
 async function together (pair: Array<{ s: Server, gen: LoadGenerator }>, seconds: number, connections: number): Promise<Sample[]> {
@@ -101,10 +113,14 @@ export async function perRequest (options: PerRequestOptions, log: (line: string
       for (const v of variants(framework)) {
         const got: Array<{ bare: Sample, mine: Sample }> = []
         for (let p = 0; p < options.pairs; p++) {
+          // servers[0] is the bare process, servers[1] the variant. Every other pair starts the variant first:
+          // two identical processes started one after the other differ by 1–2%, in favour of the same one.
           const servers: Server[] = []
           try {
-            servers.push(await startServer(bareKind.id))
-            servers.push(await startServer(v.kind.id, { env: envOf(v) }))
+            const start = [() => startServer(bareKind.id), () => startServer(v.kind.id, { env: envOf(v) })]
+            if (p % 2 === 1) start.reverse()
+            for (const s of start) servers.push(await s())
+            if (p % 2 === 1) servers.reverse()
             if (pinned) for (const s of servers) pin(s.pid, last)
             // Each pair swaps the generators, so neither side keeps one.
             const pair = servers.map((s, i) => ({ s, gen: generators[(i + p) % 2] as LoadGenerator }))
@@ -121,6 +137,7 @@ export async function perRequest (options: PerRequestOptions, log: (line: string
         const row: PerRequestRow = {
           kind: v.kind,
           configured: v.configured,
+          loaded: v.loaded,
           rps: median(got.map((x) => x.mine.rps)),
           rpsRatio: median(got.map((x) => x.mine.rps / x.bare.rps)),
           cpuUs: median(got.map((x) => x.mine.cpuUs)),

@@ -46,7 +46,7 @@ const num = (name: string, full: number, fast: number): number => {
 
 async function measure (): Promise<Results> {
   const options: Meta['options'] = {
-    perRequest: { rounds: num('BENCH_PR_ROUNDS', 8, 3), seconds: num('BENCH_PR_SECONDS', 2, 1), connections: 50, warmSeconds: num('BENCH_PR_WARM', 3, 1), pairs: num('BENCH_PR_PAIRS', 2, 1) },
+    perRequest: { rounds: num('BENCH_PR_ROUNDS', 2, 2), seconds: num('BENCH_PR_SECONDS', 2, 1), connections: 50, warmSeconds: num('BENCH_PR_WARM', 3, 1), pairs: num('BENCH_PR_PAIRS', 8, 2) },
     exitTime: { rounds: num('BENCH_EXIT_ROUNDS', 3, 1), idleConnections: num('BENCH_IDLE', 10_000, 2_000), busyConnections: num('BENCH_BUSY', 1_000, 500), capMs: 30_000, libraryTimeout: 10_000 },
     nothingLost: { rounds: num('BENCH_LOAD_ROUNDS', 2, 1), restarts: num('BENCH_RESTARTS', 3, 1), betweenRestartsMs: quick ? 500 : 1000 },
     proxy: { delay: 1500, tail: num('BENCH_PROXY_TAIL', 100, 30), restarts: 3, keepAlive: quick ? 4 : 8, fresh: 2, pauseMs: quick ? 150 : 100 }

@@ -153,14 +153,17 @@ function perRequestDetail (r: Results): string {
 
 Hello world (\`GET /\` → \`{"hello":"world"}\`). Each variant runs beside a bare-framework process and both are loaded
 at the same moment, each by its own autocannon process (${o.connections} connections), ${o.rounds} rounds of ${o.seconds} s after a
-${o.warmSeconds} s warm-up, in ${o.pairs} pairs of fresh processes one after the other; where \`taskset\` exists both servers share one CPU and the load generators the other. A ratio is
+${o.warmSeconds} s warm-up, in ${o.pairs} pairs of fresh processes one after the other, every other pair started in the opposite order (two
+fresh processes of the same server differ by 1–3%, more than rounds within a pair do: more pairs, not longer
+rounds, narrow the result); where \`taskset\` exists both servers share one CPU and the load generators the other. A ratio is
 taken within a round (the variant against its partner in the same seconds), then the median over every round of every pair. Measured one after
 the other instead, the same server's figures drift by 15–20% within seconds on this machine, more than the
 differences being measured. Every library is measured, none assumed equal to the bare framework; graceful also
 with readiness and per-route options configured (\`BENCH_PROBES=1\`: a readiness route and a \`serveDuringDrain\`
 route). The first line of each framework pairs two bare processes: its ratios are the noise floor. The second is a
 reference: the bare framework with one \`onRequest\` hook or one middleware that does nothing (\`BENCH_NOOP=1\`), what any
-step on the request path costs there. The CPU ratio
+step on the request path costs there. The third is the same with graceful's package for that framework imported and
+never used (\`BENCH_LOAD=1\`): what having its code loaded in the process costs each request, apart from anything it does. The CPU ratio
 (server CPU time per request) is the figure to read; requests/s follow it, since both servers share one CPU.
 
 ${table(['server', 'requests/s', '÷ bare', 'server CPU / request', 'bare ÷ this', 'errors'], rows)}

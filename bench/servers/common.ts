@@ -8,6 +8,7 @@
 // - BENCH_PROBES=1  a readiness route at /readyz and a health route /healthz served during the drain,
 //                   for the libraries that have them
 // - BENCH_NOOP=1    bare frameworks only: one onRequest hook / middleware that does nothing (a reference)
+// - BENCH_LOAD=1    bare frameworks only: graceful's package for that framework is imported, and not used
 // - BENCH_HOOKS=1   two cleanup steps: the first throws, the second prints 'bench: second hook ran'
 // - BENCH_PID_FILE  graceful only: `restart: { pidFile }` (zero-downtime restart on SIGHUP)
 import type { Express } from 'express'
@@ -23,6 +24,7 @@ export const config = {
   delay: Number(env.BENCH_DELAY ?? 0),
   probes: env.BENCH_PROBES === '1',
   noop: env.BENCH_NOOP === '1',
+  load: env.BENCH_LOAD === '1',
   hooks: env.BENCH_HOOKS === '1',
   pidFile: env.BENCH_PID_FILE
 }
