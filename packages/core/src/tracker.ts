@@ -613,8 +613,14 @@ export class Tracker {
       const since = quiet === undefined ? conn.seenAt : quiet - offset
       // A response still leaving the buffer has not reached the client: its pause has not begun.
       const due = socket.writableLength > 0 ? now + grace : since + grace
-      if (due <= now) socket.destroy()
-      else next = Math.min(next, due)
+      if (due <= now) {
+        // Gone from here on: nothing is pending on it, and its fd is closed now. Its 'close' event comes a loop
+        // phase later, after 10,000 of them on a big drain, and waiting for those added ~100 ms to the exit.
+        socket.destroy()
+        this.#conns.delete(socket)
+      } else {
+        next = Math.min(next, due)
+      }
     }
     // A session told to go away with no stream left holds no work, and its client can open none: once the
     // client has had the grace to see the GOAWAY and close it, a session it keeps open is closed for it.
