@@ -113,8 +113,9 @@ export async function perRequest (options: PerRequestOptions, log: (line: string
       for (const v of variants(framework)) {
         const got: Array<{ bare: Sample, mine: Sample }> = []
         for (let p = 0; p < options.pairs; p++) {
-          // servers[0] is the bare process, servers[1] the variant. Every other pair starts the variant first:
-          // two identical processes started one after the other differ by 1–2%, in favour of the same one.
+          // servers[0] is the bare process, servers[1] the variant. Every other pair starts the variant first, so
+          // that neither side is always the process started second (suspected of a 1–2% edge; alternated, the
+          // noise floor stays at 1.00–1.01).
           const servers: Server[] = []
           try {
             const start = [() => startServer(bareKind.id), () => startServer(v.kind.id, { env: envOf(v) })]
