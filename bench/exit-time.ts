@@ -9,6 +9,7 @@
 // - busy: M connections each holding a request the server answers 100 ms after the last one arrived; the
 //   signal goes out the moment they are all in, so each ends within 100 ms of it.
 // A library that waits out its own timeout does so every time: it is not measured again in later rounds.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { KINDS, CONTENDERS, bareOf, type Kind } from './lib/kinds.js'
 import { median, rotation, startHolder, startServer, within, type Exit, type Server } from './lib/child.js'
 
@@ -80,7 +81,7 @@ async function idleRun (k: Kind, options: ExitTimeOptions): Promise<IdleResult> 
     const heapPerConnection = (after - before) / options.idleConnections
     const openAtSignal = (await warm.stats()).open + (await holder.stats()).open
     if (k.role === 'bare') return { sample: { exitMs: NaN, exit: undefined, openAtSignal, errors: 0, ok: 0 }, heapPerConnection }
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, IDLE_QUIET_MS - (performance.now() - openedAt))))
+    await sleep(Math.max(0, IDLE_QUIET_MS - (performance.now() - openedAt)))
     const { exitMs, exit } = await signalAndWait(s, options.capMs)
     const errors = (await warm.stats()).errors + (await holder.stats()).errors
     return { sample: { exitMs, exit, openAtSignal, errors, ok: 0 }, heapPerConnection }

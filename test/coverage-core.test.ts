@@ -10,7 +10,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { once } from 'node:events'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { Graceful, resolveRouteOptions, type GracefulOptions, type Integration, type RouteOptions, type ShutdownReport } from '@graceful/core'
+import { CHANNELS, Graceful, resolveRouteOptions, type GracefulOptions, type PhaseMessage, type Integration, type RouteOptions, type ShutdownReport } from '@graceful/core'
 import { captureLogger, deferred, Holds, portOf, UPGRADE_RESPONSE, type LogEntry } from './helpers/harness.js'
 import { get, probe, RawConnection } from './helpers/http-lite.js'
 import { settleWithin } from './helpers/bounded.js'
@@ -468,11 +468,11 @@ t.test('the drain ends once the sweep has closed the last idle connection, witho
   socket.once('close', () => { closeEmitted = true })
   let atCleanup: { destroyed: boolean, closeEmitted: boolean } | undefined
   const onPhase = (message: unknown): void => {
-    const m = message as { instance: Graceful, phase: string }
+    const m = message as PhaseMessage
     if (m.instance === s.g && m.phase === 'cleanup') atCleanup = { destroyed: socket.destroyed, closeEmitted }
   }
-  subscribe('graceful:phase', onPhase)
-  t.teardown(() => unsubscribe('graceful:phase', onPhase))
+  subscribe(CHANNELS.phase, onPhase)
+  t.teardown(() => unsubscribe(CHANNELS.phase, onPhase))
   const report = await bounded(s.g.shutdown(), 'shutdown')
   t.same(atCleanup, { destroyed: true, closeEmitted: false }, 'the cleanup began with the idle connection closed, before its close event')
   await bounded(c.ended(), 'the client seeing its connection closed')
